@@ -1,0 +1,3 @@
+from upslice.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP front ends over the engine: they translate, they hold no state."""

@@ -1,0 +1,162 @@
+"""Hash algorithms, client checksums, and the per-chunk digest pipeline."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+
+from upslice.errors import ChecksumMismatch, ClientGone, InvalidInput, WrongChunk
+
+FILE_HASHES = ("md5", "sha256")
+CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256")
+HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+BLOCK = 1024 * 1024  # hashing and writing happen in blocks this big, off the event loop
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+    def digest(self) -> bytes: ...
+
+
+def new_hasher(algorithm: str) -> Hasher:
+    return hashlib.new(algorithm)
+
+
+def normalize_file_hash(algorithm: str, value: str) -> str:
+    """Lower-case hex of a declared whole-file hash, or a 400 saying what is wrong with it."""
+    if algorithm not in FILE_HASHES:
+        raise InvalidInput(f"hashAlgorithm must be one of {', '.join(FILE_HASHES)}")
+    value = value.strip().lower()
+    if len(value) != HEX_LENGTH[algorithm] or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidInput(f"hash must be {HEX_LENGTH[algorithm]} hex digits of {algorithm}")
+    return value
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A digest the client sent for one request body."""
+
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse_upload_checksum(cls, header: str) -> Checksum:
+        """`Upload-Checksum: <algorithm> <base64>` (tus syntax)."""
+        algorithm, _, encoded = header.strip().partition(" ")
+        algorithm = algorithm.lower()
+        if algorithm not in CHECKSUM_ALGORITHMS:
+            raise InvalidInput(
+                f"unsupported checksum algorithm {algorithm!r}",
+                supported=list(CHECKSUM_ALGORITHMS),
+            )
+        return cls(algorithm, _b64(encoded.strip(), algorithm))
+
+    @classmethod
+    def parse_content_md5(cls, header: str) -> Checksum:
+        return cls("md5", _b64(header.strip(), "md5"))
+
+
+def _b64(encoded: str, algorithm: str) -> bytes:
+    try:
+        digest = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"checksum is not valid base64: {encoded!r}") from None
+    if len(digest) != HEX_LENGTH[algorithm] // 2:
+        raise InvalidInput(f"a {algorithm} checksum has {HEX_LENGTH[algorithm] // 2} bytes")
+    return digest
+
+
+class DigestingStream:
+    """Re-blocks a request body, digests it off the event loop, and enforces its length.
+
+    The store pulls blocks from `blocks()`; when the body ends early the stream simply stops
+    (so a store keeps what arrived) and `complete` stays False. `extra` hashers see every byte
+    too, which is how the whole-file prefix hash is fed without reading the data back.
+    """
+
+    def __init__(
+        self,
+        source: AsyncIterator[bytes],
+        *,
+        algorithm: str,
+        expected_length: int | None,
+        limit: int | None = None,
+        checksum: Checksum | None = None,
+        extra: list[Hasher] | None = None,
+    ) -> None:
+        self.source = source
+        self.expected_length = expected_length
+        self.limit = limit
+        self.checksum = checksum
+        self.hasher = new_hasher(algorithm)
+        self.hashers: list[Hasher] = [self.hasher, *(extra or [])]
+        if checksum is not None and checksum.algorithm != algorithm:
+            self.checksum_hasher: Hasher = new_hasher(checksum.algorithm)
+            self.hashers.append(self.checksum_hasher)
+        else:
+            self.checksum_hasher = self.hasher
+        self.received = 0
+        self.complete = False
+
+    async def blocks(self) -> AsyncIterator[bytes]:
+        pending: list[bytes] = []
+        pending_size = 0
+        try:
+            async for piece in self.source:
+                if not piece:
+                    continue
+                self._check_length(self.received + pending_size + len(piece))
+                pending.append(piece)
+                pending_size += len(piece)
+                if pending_size >= BLOCK:
+                    yield await self._digest(pending)
+                    pending, pending_size = [], 0
+        except ClientGone:
+            pass  # what arrived is yielded below; `complete` stays False
+        else:
+            self.complete = True
+        if pending:
+            yield await self._digest(pending)
+        if self.complete and self.expected_length is not None:
+            self.complete = self.received == self.expected_length
+
+    def _check_length(self, total: int) -> None:
+        if self.expected_length is not None and total > self.expected_length:
+            raise WrongChunk(
+                f"body is longer than the expected {self.expected_length} bytes",
+                expectedSize=self.expected_length,
+            )
+        if self.limit is not None and total > self.limit:
+            raise WrongChunk(f"body is longer than the allowed {self.limit} bytes")
+
+    async def _digest(self, pieces: list[bytes]) -> bytes:
+        block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        # hashlib releases the GIL on large buffers: this runs beside the event loop.
+        await anyio.to_thread.run_sync(_update_all, self.hashers, block)
+        self.received += len(block)
+        return block
+
+    @property
+    def digest(self) -> str:
+        return self.hasher.hexdigest()
+
+    def verify_checksum(self) -> None:
+        if self.checksum is None:
+            return
+        if self.checksum_hasher.digest() != self.checksum.digest:
+            raise ChecksumMismatch(
+                f"{self.checksum.algorithm} checksum of the body does not match the one sent",
+                algorithm=self.checksum.algorithm,
+            )
+
+
+def _update_all(hashers: list[Hasher], block: bytes) -> None:
+    for hasher in hashers:
+        hasher.update(block)

@@ -1,0 +1,97 @@
+"""The upload record: one frozen type shared by every front end and store."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from upslice import ranges
+
+
+class State(enum.StrEnum):
+    RECEIVING = "receiving"
+    VERIFYING = "verifying"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A received byte range with the digest computed while it arrived."""
+
+    start: int
+    end: int
+    digest: str = ""  # hex digest of this range, in the upload's hash algorithm
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    protocol: str  # "tasks" or "tus": who created it; both are served by either front end
+    owner: str | None
+    file_name: str
+    file_type: str
+    size: int | None  # None while a tus upload defers its length
+    hash_algorithm: str
+    hash: str | None  # declared (or, once verified, computed) hex digest of the whole file
+    chunk_size: int
+    state: State
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()
+    instant: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # protocol-specific (tus concat, ...)
+    store_state: dict[str, str] = field(default_factory=dict)  # private to the DataStore
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.COMPLETE
+
+    @property
+    def chunk_count(self) -> int:
+        return ranges.chunk_count(self.size, self.chunk_size) if self.size is not None else 0
+
+    @property
+    def received_chunks(self) -> list[int]:
+        """Indexes whose whole chunk has arrived as one segment."""
+        if self.size is None:
+            return []
+        if self.done:
+            return list(range(self.chunk_count))
+        found = []
+        for seg in self.segments:
+            index, rest = divmod(seg.start, self.chunk_size)
+            if rest == 0 and index < self.chunk_count:
+                if (seg.start, seg.end) == ranges.chunk_bounds(index, self.size, self.chunk_size):
+                    found.append(index)
+        return sorted(found)
+
+    @property
+    def current_chunk(self) -> int:
+        """First missing chunk index; `chunk_count` when none is missing."""
+        have = set(self.received_chunks)
+        return next((i for i in range(self.chunk_count) if i not in have), self.chunk_count)
+
+    @property
+    def uploaded_bytes(self) -> int:
+        if self.done and self.size is not None:
+            return self.size
+        return ranges.covered((s.start, s.end) for s in self.segments)
+
+    @property
+    def offset(self) -> int:
+        """Contiguous bytes from the start: what tus calls Upload-Offset."""
+        if self.done and self.size is not None:
+            return self.size
+        return ranges.contiguous_prefix((s.start, s.end) for s in self.segments)
+
+    def evolve(self, **changes: Any) -> Upload:
+        return replace(self, **changes)

@@ -1,0 +1,1 @@
+"""Storage backends. Kept empty so that optional backends import their extras only when used."""

@@ -1,0 +1,192 @@
+"""Filesystem DataStore: one file per upload, chunks written in place at their offset.
+
+Layout under the data directory:
+  partial/<id>  bytes while receiving (sparse: chunks land at their offset in any order)
+  staging/<id>.<n>  a re-sent chunk, written aside so the acknowledged one stays intact
+  files/<id>    the verified file, renamed from partial/ (no copy at completion)
+File names from clients never reach a path: only random upload ids do.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import anyio
+
+from upslice.errors import InsufficientStorage, NotFound
+from upslice.record import State, Upload
+from upslice.stores.base import DataStore
+
+READ_BLOCK = 1024 * 1024
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class FilesystemStore(DataStore):
+    name = "filesystem"
+    can_concatenate = True
+
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        self.root = root
+        self.fsync = fsync
+        self._partial = root / "partial"
+        self._staging = root / "staging"
+        self._files = root / "files"
+
+    async def open(self) -> None:
+        for folder in (self._partial, self._staging, self._files):
+            folder.mkdir(parents=True, exist_ok=True)
+        for leftover in self._staging.iterdir():  # writes cut by a crash never counted
+            leftover.unlink(missing_ok=True)
+
+    def _path(self, upload: Upload) -> Path:
+        folder = self._files if upload.state is State.COMPLETE else self._partial
+        return folder / upload.id
+
+    async def create(self, upload: Upload) -> dict[str, str]:
+        path = self._partial / upload.id
+        await anyio.to_thread.run_sync(_create_file, path, upload.size or 0)
+        return {}
+
+    async def write(
+        self, upload: Upload, offset: int, blocks: AsyncIterator[bytes], *, replace: bool
+    ) -> int:
+        target = self._partial / upload.id
+        if not target.exists():
+            raise NotFound("the upload's data is gone", uploadId=upload.id)
+        path = self._staging / f"{upload.id}.{secrets.token_hex(8)}" if replace else target
+        fd = await anyio.to_thread.run_sync(_open_for_write, path)
+        written = 0
+        try:
+            base = 0 if replace else offset
+            async for block in blocks:
+                await anyio.to_thread.run_sync(_pwrite, fd, block, base + written)
+                written += len(block)
+            if self.fsync:
+                await anyio.to_thread.run_sync(os.fsync, fd)
+            if replace:
+                await anyio.to_thread.run_sync(_copy_into, path, target, offset, self.fsync)
+        finally:
+            os.close(fd)
+            if replace:
+                path.unlink(missing_ok=True)
+        return written
+
+    async def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
+        path = self._path(upload)
+        try:
+            handle = await anyio.open_file(path, "rb")
+        except FileNotFoundError:
+            raise NotFound("the upload's data is gone", uploadId=upload.id) from None
+        async with handle:
+            await handle.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                block = await handle.read(min(READ_BLOCK, remaining))
+                if not block:
+                    break
+                remaining -= len(block)
+                yield block
+
+    async def finish(self, upload: Upload) -> dict[str, str]:
+        source, target = self._partial / upload.id, self._files / upload.id
+        await anyio.to_thread.run_sync(_publish, source, target, self.fsync)
+        return dict(upload.store_state)
+
+    async def share(self, source: Upload, target: Upload) -> dict[str, str]:
+        await anyio.to_thread.run_sync(
+            _link_or_copy, self._files / source.id, self._files / target.id
+        )
+        return {}
+
+    async def concatenate(self, target: Upload, parts: Sequence[Upload]) -> dict[str, str]:
+        paths = [self._path(part) for part in parts]
+        await anyio.to_thread.run_sync(_join, paths, self._partial / target.id, self.fsync)
+        return {}
+
+    async def delete(self, upload: Upload) -> None:
+        for folder in (self._partial, self._files):
+            (folder / upload.id).unlink(missing_ok=True)
+
+
+def _storage_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a full disk into the engine's 507 instead of a bare OSError."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage("the server is out of disk space") from exc
+            raise
+
+    return wrapper
+
+
+@_storage_errors
+def _create_file(path: Path, size: int) -> None:
+    with open(path, "xb") as handle:
+        handle.truncate(size)  # sparse: reserves the length, not the blocks
+
+
+@_storage_errors
+def _open_for_write(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+
+
+@_storage_errors
+def _pwrite(fd: int, block: bytes, offset: int) -> None:
+    view = memoryview(block)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+
+
+@_storage_errors
+def _copy_into(source: Path, target: Path, offset: int, sync: bool) -> None:
+    with open(source, "rb") as src, open(target, "r+b") as dst:
+        dst.seek(offset)
+        shutil.copyfileobj(src, dst, READ_BLOCK)
+        dst.flush()
+        if sync:
+            os.fsync(dst.fileno())
+
+
+@_storage_errors
+def _publish(source: Path, target: Path, sync: bool) -> None:
+    if sync:
+        with open(source, "rb") as handle:
+            os.fsync(handle.fileno())
+    os.replace(source, target)
+    if sync:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@_storage_errors
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+@_storage_errors
+def _join(sources: list[Path], target: Path, sync: bool) -> None:
+    with open(target, "wb") as dst:
+        for source in sources:
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, dst, READ_BLOCK)
+        if sync:
+            os.fsync(dst.fileno())
