@@ -22,6 +22,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup lint
+	scripts/ensure-system-deps
 	$(BIN)/pytest
 
 bench: setup
