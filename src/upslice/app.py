@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from upslice import __version__
 from upslice.api import tasks
 from upslice.api.errors import install_error_handlers
 from upslice.api.identity import Identify, anonymous
+from upslice.chaos import ChaosConfig, ChaosMiddleware
 from upslice.settings import Settings
 from upslice.sweeper import sweep_forever
 from upslice.wiring import build_engine
@@ -61,6 +63,14 @@ def create_app(settings: Settings | None = None, *, identify: Identify = anonymo
             "counters": dict(engine.counters),
         }
 
+    if settings.chaos:
+        chaos = ChaosConfig.parse(settings.chaos)
+        logging.getLogger("upslice.chaos").warning(
+            "CHAOS MODE ON: chunk requests will fail, stall and be cut (%s). "
+            "Never run this in production.",
+            chaos.describe(),
+        )
+        app.add_middleware(ChaosMiddleware, config=chaos)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     demo: bool = True
     cors_origins: list[str] = Field(default_factory=list)
     cors_credentials: bool = False
+    chaos: str | None = Field(None, description='fault injection, e.g. "fail=0.1,cut=0.05"')
 
     @property
     def sqlite_path(self) -> Path:

@@ -70,6 +70,13 @@ def serve(
         bool | None,
         typer.Option("--demo/--no-demo", help="demo page at / [UPSLICE_DEMO]"),
     ] = None,
+    chaos: Annotated[
+        str | None,
+        typer.Option(
+            help='fault injection for testing clients, e.g. "fail=0.1,delay=0.2,cut=0.05" '
+            "(probabilities per chunk request; delay-max=SECONDS, seed=N) [env UPSLICE_CHAOS]"
+        ),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option(help="allowed browser origin, repeatable [env UPSLICE_CORS_ORIGINS]"),
@@ -95,6 +102,7 @@ def serve(
         log_level=log_level,
         demo=demo,
         cors_origins=cors_origin or None,
+        chaos=chaos,
     )
     configure_logging(settings.log_level)
     logging.getLogger("upslice").info(
