@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Settings", "__version__", "create_app"]
+__all__ = ["AsyncClient", "Client", "Settings", "__version__", "create_app"]
 
 if TYPE_CHECKING:
     from upslice.app import create_app
+    from upslice.client import AsyncClient, Client
     from upslice.settings import Settings
 
 
@@ -22,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from upslice.settings import Settings
 
         return Settings
+    if name in ("Client", "AsyncClient"):
+        from upslice import client
+
+        return getattr(client, name)
     raise AttributeError(name)

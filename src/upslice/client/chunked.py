@@ -1,0 +1,187 @@
+"""Tasks-protocol upload: hash, create or resume, send the missing chunks N at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from upslice.client.errors import (
+    Conflict,
+    IntegrityError,
+    ServerIntegrityError,
+    UpsliceError,
+)
+from upslice.client.hashing import hash_source_async, upload_checksum
+from upslice.client.meter import Meter, ProgressCallback
+from upslice.client.models import Task
+from upslice.client.retry import retryable, with_retries
+from upslice.client.source import PathOrFile, Source
+
+if TYPE_CHECKING:
+    from upslice.client.aio import AsyncClient
+
+SLICE = 256 * 1024  # progress granularity inside one chunk body
+REPAIR_ROUNDS = 3  # times completion may send chunks again (missing, or failing the hash)
+
+
+class ChunkBusy(UpsliceError):
+    """409 for a chunk the server has not got yet: an earlier, cut request may still hold it."""
+
+
+def chunk_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ChunkBusy):
+        return True
+    if isinstance(exc, ServerIntegrityError) and exc.code == "checksum_mismatch":
+        return True  # damaged on the way: read it again and resend
+    return retryable(exc)
+
+
+def guess_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+async def upload(
+    client: AsyncClient,
+    file: PathOrFile,
+    *,
+    concurrency: int,
+    chunk_size: int | None,
+    hash_algorithm: str,
+    metadata: Mapping[str, Any] | None,
+    progress: ProgressCallback | None,
+    file_name: str | None,
+    file_type: str | None,
+) -> Task:
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    with Source(file) as source:
+        name = file_name or source.name
+        meter = Meter(name, source.size, progress)
+        meter.start("hashing")
+        digest = await hash_source_async(source, hash_algorithm, lambda n: meter.add(n))
+        task = await client.create_task(
+            hash=digest,
+            file_name=name,
+            file_size=source.size,
+            file_type=file_type or guess_type(name),
+            hash_algorithm=hash_algorithm,
+            chunk_size=chunk_size,
+            metadata=metadata,
+        )
+        sender = ChunkSender(client, source, task, meter, concurrency)
+        meter.start("uploading", task.uploaded_bytes if not task.done else source.size)
+        todo: Iterable[int] = task.missing_chunks() if not task.done else ()
+        for _ in range(REPAIR_ROUNDS + 1):
+            task = await sender.send_all(todo)
+            if task.done:
+                break
+            try:
+                task = await client.complete(task.id)
+                break
+            except Conflict as exc:  # chunks went missing (a server that lost them)
+                todo = [int(i) for i in exc.details.get("missingChunks", ())]
+                if exc.code != "missing_chunks" or not todo:
+                    raise
+            except ServerIntegrityError as exc:  # some stored chunk differs from the file
+                todo = [int(i) for i in exc.details.get("resendChunks", ())]
+                if exc.code != "hash_mismatch" or not todo:
+                    raise
+            meter.start("uploading", source.size - sum(_length(task, i) for i in todo))
+        else:
+            raise IntegrityError(f"{name}: the server could not verify the file's {hash_algorithm}")
+        meter.finish()
+        return task
+
+
+def _length(task: Task, index: int) -> int:
+    start, end = task.chunk_range(index)
+    return end - start
+
+
+class ChunkSender:
+    """Sends chunks of one task with a fixed number of workers, each retrying on its own."""
+
+    def __init__(
+        self, client: AsyncClient, source: Source, task: Task, meter: Meter, concurrency: int
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.task = task
+        self.meter = meter
+        self.concurrency = concurrency
+        self.latest = task
+
+    async def send_all(self, indices: Iterable[int]) -> Task:
+        """Send every chunk in `indices`; the newest task seen (done if the server finished)."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in indices:
+            queue.put_nowait(index)
+        workers = min(self.concurrency, queue.qsize())
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(self._worker(queue))
+        return self.latest
+
+    async def _worker(self, queue: asyncio.Queue[int]) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            task = await self._send(index)
+            if task is not None and (task.done or not self.latest.done):
+                self.latest = task
+
+    async def _send(self, index: int) -> Task | None:
+        start, end = self.task.chunk_range(index)
+
+        async def attempt() -> Task | None:
+            data = await asyncio.to_thread(self.source.read_exactly, start, end - start)
+            return await self._put(index, data)
+
+        return await with_retries(
+            f"chunk {index}",
+            self.client.retry,
+            attempt,
+            on_retry=lambda _: self.meter.retry(),
+            should_retry=chunk_retryable,
+        )
+
+    async def _put(self, index: int, data: bytes) -> Task | None:
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            view = memoryview(data)
+            for offset in range(0, len(data), SLICE):
+                piece = bytes(view[offset : offset + SLICE])
+                yield piece
+                sent += len(piece)
+                self.meter.add(len(piece))
+
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(len(data)),
+            "Upload-Checksum": upload_checksum(data, "md5"),
+        }
+        try:
+            response = await self.client.send(
+                "PUT", f"/api/task/{self.task.id}/chunk/{index}", content=body(), headers=headers
+            )
+        except ServerIntegrityError as exc:
+            if exc.code == "hash_mismatch":  # the chunk counted; completion repairs the file
+                return None
+            self.meter.add(-sent)
+            raise
+        except Conflict as exc:
+            self.meter.add(-sent)
+            if exc.code != "conflict":
+                raise
+            current = await self.client.status(self.task.id)
+            if current.done or index in current.received_chunks:
+                self.meter.add(len(data), wire=False)
+                return current  # a reply lost on the way, or another request delivered it
+            raise ChunkBusy(str(exc)) from exc
+        except UpsliceError:
+            self.meter.add(-sent)
+            raise
+        return Task.from_json(response.json())
