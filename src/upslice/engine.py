@@ -252,12 +252,7 @@ class Engine:
                 expectedSize=end - start,
             )
         replace = index in upload.received_chunks
-        stream = await self._receive(upload, start, end - start, body, checksum, replace)
-        if not stream.complete:
-            raise WrongChunk(
-                f"chunk {index} must be {end - start} bytes, the body had {stream.received}",
-                expectedSize=end - start,
-            )
+        await self._receive(upload, start, end - start, body, checksum, replace)
         upload = await self._after_receive(upload_id)
         if not upload.done and upload.current_chunk == upload.chunk_count:
             upload = await self.complete(upload_id, owner)
@@ -286,7 +281,7 @@ class Engine:
             raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
         self._appending.add(upload_id)
         try:
-            stream = await self._receive(
+            await self._receive(
                 upload, offset, None, body, checksum, replace=False, limit=limit, keep_partial=True
             )
         finally:
@@ -294,8 +289,6 @@ class Engine:
         upload = await self._after_receive(upload_id)
         if upload.size is not None and upload.offset == upload.size and not upload.done:
             upload = await self.complete(upload_id, owner)
-        if not stream.complete and stream.checksum is not None:
-            raise WrongChunk("the body ended early; a checksummed body counts only when whole")
         return upload
 
     async def _receivable(self, upload_id: str, owner: str | None) -> Upload:
@@ -333,14 +326,13 @@ class Engine:
             limit=limit,
             checksum=checksum,
             extra=[prefix.hasher] if feeds_prefix else None,
+            keep_partial=keep_partial,
         )
         accepted = False
         try:
             await self.data.write(upload, start, stream.blocks(), replace=replace)
-            if stream.complete:
-                stream.verify_checksum()
-            accepted = stream.complete or (keep_partial and checksum is None)
-            if accepted and stream.received:
+            accepted = True  # the stream raises on any body that must not count
+            if stream.received:
                 end = start + stream.received
                 old = next((s for s in upload.segments if s.start == start), None)
                 await self.meta.put_segment(upload.id, Segment(start, end, stream.digest))
@@ -425,6 +417,9 @@ class Engine:
                 raise Conflict("the upload is being completed by another request")
             try:
                 return await self._verify_and_publish(upload)
+            except HashMismatch:
+                await self.meta.transition(upload_id, [State.VERIFYING], State.FAILED)
+                raise
             except BaseException:
                 await self.meta.transition(upload_id, [State.VERIFYING], State.RECEIVING)
                 raise
@@ -512,3 +507,75 @@ class Engine:
         if not upload.done:
             raise Conflict("the upload is not complete yet", uploadId=upload_id)
         return upload
+
+    # ---- length and concatenation (tus creation-defer-length / concatenation, IETF draft) ----
+
+    async def declare_length(self, upload_id: str, size: int, owner: str | None = None) -> Upload:
+        """Fix the length of an upload created without one; completes it if all bytes are in.
+
+        Declaring the length it already has is a no-op; a different one is a Conflict.
+        """
+        upload = await self._receivable(upload_id, owner)
+        if upload.size is not None:
+            if upload.size != size:
+                raise Conflict(
+                    f"the upload's length is already {upload.size}, not {size}", size=upload.size
+                )
+            return upload
+        self._check_size(size)
+        received = max((s.end for s in upload.segments), default=0)
+        if size < received:
+            raise InvalidInput(f"length {size} is shorter than the {received} bytes received")
+        now = utcnow()
+        await self.meta.update(upload_id, size=size, updated_at=now)
+        upload = upload.evolve(size=size, updated_at=now)
+        log.info("upload %s declared its length: %d bytes", upload_id, size)
+        if upload.offset == size:
+            upload = await self.complete(upload_id, owner)
+        return upload
+
+    async def concatenate(
+        self,
+        part_ids: list[str],
+        *,
+        owner: str | None,
+        file_name: str,
+        file_type: str,
+        hash_algorithm: str = "md5",
+        digest: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Upload:
+        """A new complete upload made of finished `part_ids`, joined by the DataStore.
+
+        The joined file is read back once to compute (and, if `digest` is given, verify) its
+        hash; on any failure the new upload is removed and the parts stay untouched.
+        """
+        if not self.data.can_concatenate:
+            raise InvalidInput("this server's data store cannot concatenate uploads")
+        parts = [await self.get(part_id, owner) for part_id in part_ids]
+        unfinished = [part.id for part in parts if not part.done]
+        if unfinished:
+            raise Conflict("some partial uploads are not finished", unfinished=unfinished)
+        size = sum(part.size or 0 for part in parts)
+        upload = await self.new_upload(
+            protocol="tus",
+            owner=owner,
+            file_name=file_name,
+            file_type=file_type,
+            size=size,
+            hash_algorithm=hash_algorithm,
+            digest=digest,
+            metadata=metadata,
+            extra=extra,
+        )
+        try:
+            store_state = await self.data.concatenate(upload, parts)
+            await self.meta.update(upload.id, store_state=store_state)
+            await self.meta.put_segment(upload.id, Segment(0, size, ""))
+            return await self.complete(upload.id, owner)
+        except BaseException:
+            current = await self.meta.get(upload.id)
+            if current is not None:
+                await self._remove(current)
+            raise

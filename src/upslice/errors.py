@@ -78,5 +78,7 @@ class InsufficientStorage(UploadError):
     code, status = "insufficient_storage", 507
 
 
-class ClientGone(Exception):
-    """The request body ended before the declared length: the client went away."""
+class ClientGone(UploadError):
+    """The request body ended before its declared length: the client went away."""
+
+    code, status = "incomplete_body", 400

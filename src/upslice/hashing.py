@@ -76,9 +76,12 @@ def _b64(encoded: str, algorithm: str) -> bytes:
 class DigestingStream:
     """Re-blocks a request body, digests it off the event loop, and enforces its length.
 
-    The store pulls blocks from `blocks()`; when the body ends early the stream simply stops
-    (so a store keeps what arrived) and `complete` stays False. `extra` hashers see every byte
-    too, which is how the whole-file prefix hash is fed without reading the data back.
+    A store pulls blocks from `blocks()` and writes each before pulling the next. The iterator
+    raises (after the last block, before the store could finish) when the body is short, too
+    long or fails its checksum, so a store never commits such a body. With `keep_partial`, a
+    body cut short just ends: the store keeps what arrived and `complete` stays False.
+    `extra` hashers see every byte too: that is how the whole-file prefix hash is fed
+    without reading the data back.
     """
 
     def __init__(
@@ -90,11 +93,13 @@ class DigestingStream:
         limit: int | None = None,
         checksum: Checksum | None = None,
         extra: list[Hasher] | None = None,
+        keep_partial: bool = False,
     ) -> None:
         self.source = source
         self.expected_length = expected_length
         self.limit = limit
         self.checksum = checksum
+        self.keep_partial = keep_partial and checksum is None
         self.hasher = new_hasher(algorithm)
         self.hashers: list[Hasher] = [self.hasher, *(extra or [])]
         if checksum is not None and checksum.algorithm != algorithm:
@@ -108,6 +113,7 @@ class DigestingStream:
     async def blocks(self) -> AsyncIterator[bytes]:
         pending: list[bytes] = []
         pending_size = 0
+        cut = False
         try:
             async for piece in self.source:
                 if not piece:
@@ -119,13 +125,20 @@ class DigestingStream:
                     yield await self._digest(pending)
                     pending, pending_size = [], 0
         except ClientGone:
-            pass  # what arrived is yielded below; `complete` stays False
-        else:
-            self.complete = True
+            if not self.keep_partial:
+                raise
+            cut = True
         if pending:
             yield await self._digest(pending)
-        if self.complete and self.expected_length is not None:
-            self.complete = self.received == self.expected_length
+        if cut:
+            return
+        if self.expected_length is not None and self.received != self.expected_length:
+            raise WrongChunk(
+                f"body has {self.received} bytes, expected {self.expected_length}",
+                expectedSize=self.expected_length,
+            )
+        self._verify_checksum()
+        self.complete = True
 
     def _check_length(self, total: int) -> None:
         if self.expected_length is not None and total > self.expected_length:
@@ -147,7 +160,7 @@ class DigestingStream:
     def digest(self) -> str:
         return self.hasher.hexdigest()
 
-    def verify_checksum(self) -> None:
+    def _verify_checksum(self) -> None:
         if self.checksum is None:
             return
         if self.checksum_hasher.digest() != self.checksum.digest:

@@ -20,7 +20,7 @@ async def raw_body(request: Request) -> AsyncIterator[bytes]:
         async for piece in request.stream():
             yield piece
     except ClientDisconnect:
-        raise ClientGone() from None
+        raise ClientGone("the connection closed before the body ended") from None
 
 
 async def multipart_field(request: Request, field: str) -> AsyncIterator[bytes]:

@@ -1,0 +1,214 @@
+"""The original flow end to end against a real server process: hash, create, slice, upload,
+merge, verify; resume after a client stops and after the server is SIGKILLed."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.server_process import ServerProcess
+from tests.taskflow import bytes_received, chunk_of, create, md5_hex, put_chunk, random_bytes
+
+CHUNK = 64 * 1024
+
+
+def test_parallel_out_of_order_upload_completes_and_verifies(client: httpx.Client) -> None:
+    data = random_bytes(20 * CHUNK + 1234)
+    created = create(client, data, CHUNK, name="report final.pdf")
+    assert created.status_code == 201
+    task = created.json()
+    assert task["chunkCount"] == 21 and task["currentChunk"] == 0 and not task["done"]
+    order = list(range(task["chunkCount"]))
+    random.Random(7).shuffle(order)
+    with httpx.Client(base_url=str(client.base_url), timeout=30) as other:
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(
+                pool.map(lambda i: put_chunk(other, task, i, chunk_of(data, task, i)), order)
+            )
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert sum(r.json()["done"] for r in replies) == 1  # exactly one reply completed it
+    final = client.get(f"/api/task/{task['id']}").json()
+    assert final["done"] and final["state"] == "complete"
+    assert final["receivedChunks"] == list(range(21)) and final["uploadedBytes"] == len(data)
+    download = client.get(final["fileUrl"])
+    assert download.status_code == 200 and download.content == data
+    assert md5_hex(download.content) == final["hash"]
+
+
+def test_client_that_stops_halfway_resumes_with_only_missing_chunks(
+    client: httpx.Client,
+) -> None:
+    data = random_bytes(10 * CHUNK)
+    task = create(client, data, CHUNK).json()
+    for index in (0, 1, 2, 5, 6):
+        assert put_chunk(client, task, index, chunk_of(data, task, index)).status_code == 200
+    resumed = create(client, data, CHUNK)  # the client comes back with the same file
+    assert resumed.status_code == 200
+    again = resumed.json()
+    assert again["id"] == task["id"]
+    assert again["receivedChunks"] == [0, 1, 2, 5, 6] and again["currentChunk"] == 3
+    before = bytes_received(client)
+    missing = [i for i in range(again["chunkCount"]) if i not in again["receivedChunks"]]
+    for index in missing:
+        reply = put_chunk(client, again, index, chunk_of(data, again, index))
+    assert reply.json()["done"]
+    assert bytes_received(client) - before == len(missing) * CHUNK
+    assert client.get(reply.json()["fileUrl"]).content == data
+
+
+def test_sigkill_at_any_moment_loses_no_acknowledged_chunk(server: ServerProcess) -> None:
+    data = random_bytes(48 * CHUNK)
+    acknowledged: set[int] = set()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        task = create(http, data, CHUNK).json()
+
+        def send(index: int) -> None:
+            try:
+                with httpx.Client(base_url=server.url, timeout=10) as own:
+                    if put_chunk(own, task, index, chunk_of(data, task, index)).status_code == 200:
+                        acknowledged.add(index)
+            except httpx.TransportError:
+                pass  # the server died under this request: it was never acknowledged
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(send, i) for i in range(task["chunkCount"])]
+            deadline = time.monotonic() + 30
+            while len(acknowledged) < 12 and time.monotonic() < deadline:
+                time.sleep(0.002)
+            server.kill()
+            for future in futures:
+                future.result()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        after = http.get(f"/api/task/{task['id']}").json()
+        assert acknowledged <= set(after["receivedChunks"])
+        assert not after["done"]
+        for index in range(after["chunkCount"]):
+            if index not in after["receivedChunks"]:
+                last = put_chunk(http, after, index, chunk_of(data, after, index))
+                assert last.status_code == 200, last.text
+        done = http.post(f"/api/task/{task['id']}/complete").json()
+        assert done["done"]
+        assert http.get(done["fileUrl"]).content == data
+
+
+def test_server_restart_between_chunks_keeps_state(server: ServerProcess) -> None:
+    data = random_bytes(6 * CHUNK + 10)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        task = create(http, data, CHUNK).json()
+        for index in (4, 0, 1):
+            put_chunk(http, task, index, chunk_of(data, task, index))
+    server.restart()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        resumed = create(http, data, CHUNK)
+        assert resumed.status_code == 200 and resumed.json()["receivedChunks"] == [0, 1, 4]
+        for index in (2, 3, 5, 6):
+            reply = put_chunk(http, task, index, chunk_of(data, task, index))
+        assert reply.json()["done"]
+        assert http.get(reply.json()["fileUrl"]).content == data
+
+
+def test_request_cut_midway_never_counts(client: httpx.Client, server: ServerProcess) -> None:
+    data = random_bytes(4 * CHUNK)
+    task = create(client, data, CHUNK).json()
+    assert put_chunk(client, task, 1, chunk_of(data, task, 1)).status_code == 200
+    for index in (0, 1):  # a new chunk, and a re-send over an acknowledged one
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            raw.sendall(
+                f"PUT /api/task/{task['id']}/chunk/{index} HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/octet-stream\r\n"
+                f"Content-Length: {CHUNK}\r\n\r\n".encode()
+                + b"\xff" * (CHUNK // 2)
+            )
+    state = client.get(f"/api/task/{task['id']}").json()
+    assert state["receivedChunks"] == [1]
+    for index in (0, 2, 3):
+        reply = put_chunk(client, task, index, chunk_of(data, task, index))
+    assert reply.json()["done"]  # chunk 1 was not damaged by the cut re-send
+    assert client.get(reply.json()["fileUrl"]).content == data
+
+
+def test_resent_chunk_replaces_the_earlier_one(client: httpx.Client) -> None:
+    data = random_bytes(3 * CHUNK)
+    task = create(client, data, CHUNK).json()
+    assert put_chunk(client, task, 0, b"\x00" * CHUNK).status_code == 200  # wrong bytes
+    assert put_chunk(client, task, 0, chunk_of(data, task, 0)).status_code == 200  # fixed
+    for index in (1, 2):
+        reply = put_chunk(client, task, index, chunk_of(data, task, index))
+    assert reply.status_code == 200 and reply.json()["done"]
+    assert client.get(reply.json()["fileUrl"]).content == data
+
+
+def test_multipart_form_data_chunks(client: httpx.Client) -> None:
+    data = random_bytes(3 * CHUNK - 5)
+    task = create(client, data, CHUNK).json()
+    for index in range(3):
+        reply = client.put(
+            f"/api/task/{task['id']}/chunk/{index}",
+            data={"note": "browser FormData"},
+            files={"chunk": ("blob", chunk_of(data, task, index), "application/octet-stream")},
+        )
+        assert reply.status_code == 200, reply.text
+    assert reply.json()["done"]
+    assert client.get(reply.json()["fileUrl"]).content == data
+
+
+def test_instant_upload_shares_bytes_and_survives_deleting_the_original(
+    client: httpx.Client, server: ServerProcess
+) -> None:
+    data = random_bytes(2 * CHUNK + 3)
+    first = create(client, data, CHUNK).json()
+    for index in range(first["chunkCount"]):
+        put_chunk(client, first, index, chunk_of(data, first, index))
+    before = bytes_received(client)
+    second = create(client, data, CHUNK, name="copy.bin")
+    assert second.status_code == 201
+    twin = second.json()
+    assert twin["done"] and twin["instant"] and twin["id"] != first["id"]
+    assert bytes_received(client) == before  # not a byte sent
+    assert client.delete(f"/api/task/{first['id']}").status_code == 204
+    assert client.get(f"/api/task/{first['id']}").status_code == 404
+    download = client.get(twin["fileUrl"])
+    assert download.status_code == 200 and download.content == data
+    assert "copy.bin" in download.headers["content-disposition"]
+
+
+def test_sha256_tasks(client: httpx.Client) -> None:
+    import hashlib
+
+    data = random_bytes(3 * CHUNK)
+    body = {
+        "hash": hashlib.sha256(data).hexdigest(),
+        "hashAlgorithm": "sha256",
+        "fileName": "s.bin",
+        "fileSize": len(data),
+        "chunkSize": CHUNK,
+    }
+    task = client.post("/api/task", json=body).json()
+    assert task["hashAlgorithm"] == "sha256"
+    for index in range(3):
+        reply = put_chunk(client, task, index, chunk_of(data, task, index))
+    assert reply.json()["done"] and reply.json()["hash"] == body["hash"]
+
+
+def test_empty_file_is_done_at_creation(client: httpx.Client) -> None:
+    reply = create(client, b"", CHUNK)
+    assert reply.status_code == 201 and reply.json()["done"] and reply.json()["chunkCount"] == 0
+    assert client.get(reply.json()["fileUrl"]).content == b""
+
+
+def test_data_lives_under_ids_never_client_names(client: httpx.Client, tmp_path: Path) -> None:
+    data = random_bytes(CHUNK)
+    task = create(client, data, CHUNK, name="../../etc/passwd").json()
+    reply = put_chunk(client, task, 0, data)
+    assert reply.json()["done"]
+    names = [p.name for p in (tmp_path / "data").rglob("*")]
+    assert not any("passwd" in name for name in names)
+    assert task["id"] in names and task["id"] != task["hash"] and len(task["id"]) >= 22
+    disposition = client.get(reply.json()["fileUrl"]).headers["content-disposition"]
+    assert "/" not in disposition.split("filename=")[1].split(";")[0]
