@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from upslice import __version__
-from upslice.api import tasks
+from upslice.api import tasks, tus
 from upslice.api.errors import install_error_handlers
 from upslice.api.identity import Identify, anonymous
+from upslice.api.tus_common import CORS_EXPOSE_HEADERS
 from upslice.chaos import ChaosConfig, ChaosMiddleware
 from upslice.settings import Settings
 from upslice.sweeper import sweep_forever
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, identify: Identify = anonymo
     app.state.identify = identify
     install_error_handlers(app)
     app.include_router(tasks.router)
+    app.include_router(tus.router)
 
     @app.get("/health", tags=["operations"], summary="Liveness and store names")
     async def health() -> dict[str, Any]:
@@ -78,6 +80,6 @@ def create_app(settings: Settings | None = None, *, identify: Identify = anonymo
             allow_credentials=settings.cors_credentials,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["*"],
+            expose_headers=CORS_EXPOSE_HEADERS,  # "*" is ignored with credentials
         )
     return app
