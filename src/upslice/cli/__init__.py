@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from upslice.cli import server
+from upslice.cli import server, transfer
 
 app = typer.Typer(
     name="upslice",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+transfer.register(app)
 
 
 def main() -> None:
