@@ -18,6 +18,7 @@ from upslice.client.meter import Meter, ProgressCallback
 from upslice.client.models import Task
 from upslice.client.retry import retryable, with_retries
 from upslice.client.source import PathOrFile, Source
+from upslice.client.workers import run_all
 
 if TYPE_CHECKING:
     from upslice.client.aio import AsyncClient
@@ -119,9 +120,7 @@ class ChunkSender:
         for index in indices:
             queue.put_nowait(index)
         workers = min(self.concurrency, queue.qsize())
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(self._worker(queue))
+        await run_all(self._worker(queue) for _ in range(workers))
         return self.latest
 
     async def _worker(self, queue: asyncio.Queue[int]) -> None:

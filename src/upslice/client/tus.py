@@ -32,6 +32,7 @@ from upslice.client.models import Task
 from upslice.client.retry import retryable, with_retries
 from upslice.client.source import PathOrFile, Source
 from upslice.client.tus_state import TusState
+from upslice.client.workers import run_all
 
 if TYPE_CHECKING:
     from upslice.client.aio import AsyncClient
@@ -294,9 +295,7 @@ async def upload_parts(
         start, end = ranges[i]
         await session.part(start, end, urls[i], partial=True, remember=lambda u: remember(i, u))
 
-    async with asyncio.TaskGroup() as group:
-        for i in range(len(ranges)):
-            group.create_task(one(i))
+    await run_all(one(i) for i in range(len(ranges)))
     return await session.final([u for u in urls if u is not None])
 
 
