@@ -22,7 +22,14 @@ from upslice.errors import (
     TooLarge,
     WrongChunk,
 )
-from upslice.hashing import Checksum, DigestingStream, Hasher, new_hasher, normalize_file_hash
+from upslice.hashing import (
+    Checksum,
+    Crc32,
+    DigestingStream,
+    Hasher,
+    new_hasher,
+    normalize_file_hash,
+)
 from upslice.record import Segment, State, Upload
 from upslice.stores.base import DataStore, MetaStore
 
@@ -321,7 +328,6 @@ class Engine:
             prefix.busy = True
         stream = DigestingStream(
             body,
-            algorithm=upload.hash_algorithm,
             expected_length=length,
             limit=limit,
             checksum=checksum,
@@ -471,7 +477,7 @@ class Engine:
         """Chunks whose stored bytes no longer match the digest taken when they arrived."""
         bad = []
         for seg in upload.segments:
-            hasher = new_hasher(upload.hash_algorithm)
+            hasher = Crc32()
             async for block in self.data.read(upload, seg.start, seg.end):
                 await asyncio.to_thread(hasher.update, block)
             if hasher.hexdigest() != seg.digest:

@@ -23,7 +23,7 @@ class Segment:
 
     start: int
     end: int
-    digest: str = ""  # hex digest of this range, in the upload's hash algorithm
+    digest: str = ""  # "crc32:<hex>" of this range, taken as it arrived
 
     @property
     def length(self) -> int:
