@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.server_process import ServerProcess, free_port  # noqa: E402
+from tests.server_process import ServerProcess, free_port
 
 MiB = 1024 * 1024
 
@@ -174,7 +174,7 @@ def print_table(rows: list[Row], size: int) -> None:
     print("| path | MB/s | seconds | server peak RSS | note |")
     print("|---|---:|---:|---:|---|")
     for row in rows:
-        rss = f"{row.peak_rss / MiB:.0f} MiB" if row.peak_rss else "–"
+        rss = f"{row.peak_rss / MiB:.0f} MiB" if row.peak_rss else "-"
         print(f"| {row.name} | {row.mbps:.0f} | {row.seconds:.2f} | {rss} | {row.note} |")
 
 
