@@ -334,6 +334,10 @@ def ls(
 
     async def work(client: AsyncClient) -> int:
         tasks = await client.list(limit)
+        # the list leaves out what unfinished tasks have received: ask for each of those
+        fresh = await asyncio.gather(*(client.status(t.id) for t in tasks if not t.done))
+        by_id = {t.id: t for t in fresh}
+        tasks = [by_id.get(t.id, t) for t in tasks]
         if json_output:
             emit_json({"tasks": [t.to_json() for t in tasks]})
             return OK
