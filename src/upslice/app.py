@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from upslice import __version__
 from upslice.api import tasks, tus
+from upslice.api.browser import mount_browser
 from upslice.api.errors import install_error_handlers
 from upslice.api.identity import Identify, anonymous
 from upslice.api.tus_common import CORS_EXPOSE_HEADERS
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, identify: Identify = anonymo
     install_error_handlers(app)
     app.include_router(tasks.router)
     app.include_router(tus.router)
+    mount_browser(app, demo=settings.demo)
 
     @app.get("/health", tags=["operations"], summary="Liveness and store names")
     async def health() -> dict[str, Any]:

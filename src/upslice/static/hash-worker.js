@@ -1,0 +1,77 @@
+// Hashes one File in slices, off the main thread, never holding more than two slices.
+//
+// in:  {type: "hash", file, algorithm: "md5" | "sha256", sliceSize}
+//      {type: "pause"} | {type: "resume"} | {type: "cancel"}
+// out: {type: "progress", loaded, total}
+//      {type: "done", hash, algorithm, elapsedMs}
+//      {type: "error", message}
+import { createMD5, createSHA256 } from "./vendor/hash-wasm.esm.min.js";
+
+const HASHERS = { md5: createMD5, sha256: createSHA256 };
+const PROGRESS_EVERY_MS = 100;
+
+let paused = false;
+let cancelled = false;
+let wake = null;
+
+function waitWhilePaused() {
+  if (!paused) return Promise.resolve();
+  return new Promise((resolve) => {
+    wake = resolve;
+  });
+}
+
+async function hashFile(file, algorithm, sliceSize) {
+  const create = HASHERS[algorithm];
+  if (!create) throw new Error(`unsupported hash algorithm ${algorithm}`);
+  const hasher = await create();
+  hasher.init();
+  const started = performance.now();
+  const total = file.size;
+  const read = (offset) =>
+    offset < total ? file.slice(offset, offset + sliceSize).arrayBuffer() : null;
+  let offset = 0;
+  let pending = read(0);
+  let reported = 0;
+  while (pending) {
+    const buffer = await pending;
+    offset += buffer.byteLength;
+    pending = read(offset); // the next read overlaps this slice's hashing
+    hasher.update(new Uint8Array(buffer));
+    const now = performance.now();
+    if (now - reported >= PROGRESS_EVERY_MS || offset === total) {
+      reported = now;
+      postMessage({ type: "progress", loaded: offset, total });
+    }
+    await waitWhilePaused();
+    if (cancelled) return;
+  }
+  if (total === 0) postMessage({ type: "progress", loaded: 0, total: 0 });
+  postMessage({
+    type: "done",
+    hash: hasher.digest("hex"),
+    algorithm,
+    elapsedMs: performance.now() - started,
+  });
+}
+
+self.onmessage = (event) => {
+  const message = event.data;
+  switch (message.type) {
+    case "hash":
+      hashFile(message.file, message.algorithm || "md5", message.sliceSize || 8 << 20).catch(
+        (error) => postMessage({ type: "error", message: String(error && error.message) }),
+      );
+      break;
+    case "pause":
+      paused = true;
+      break;
+    case "resume":
+    case "cancel":
+      cancelled = message.type === "cancel";
+      paused = false;
+      if (wake) wake();
+      wake = null;
+      break;
+  }
+};

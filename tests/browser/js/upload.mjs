@@ -1,0 +1,18 @@
+// Upload files through the demo page; optionally throttled, with a screenshot mid-upload.
+// args: {url, files: [paths], query?, throttle?: bytes/s, screenshot?: path, screenshotAt?: 0..1}
+import { demoUrl, scenario, snapshot, throttle, waitAllDone, waitProgress } from "./lib.mjs";
+
+scenario(async (page, args, context) => {
+  await page.goto(demoUrl(args.url, args.query));
+  if (args.throttle) await throttle(page, context, args.throttle);
+  await page.setInputFiles("#files", args.files);
+  let midway = null;
+  if (args.screenshot) {
+    await waitProgress(page, args.screenshotAt ?? 0.4);
+    await page.waitForTimeout(600); // let the speed and time-left columns settle
+    midway = await snapshot(page);
+    await page.screenshot({ path: args.screenshot, fullPage: true });
+  }
+  const rows = await waitAllDone(page, args.timeoutMs);
+  return { rows, midway };
+});
