@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from upslice.errors import ChecksumMismatch, ClientGone, InvalidInput, WrongChunk
+from upslice.hashing import Checksum, Crc32, DigestingStream, normalize_file_hash
+
+
+async def pieces(*parts: bytes, cut: bool = False) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    if cut:
+        raise ClientGone("gone")
+
+
+async def drain(stream: DigestingStream) -> bytes:
+    return b"".join([block async for block in stream.blocks()])
+
+
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_crc32_matches_zlib_over_any_split(parts: list[bytes]) -> None:
+    crc = Crc32()
+    for part in parts:
+        crc.update(part)
+    assert crc.hexdigest() == f"crc32:{zlib.crc32(b''.join(parts)):08x}"
+
+
+def test_checksum_headers_parse_or_say_why() -> None:
+    digest = hashlib.sha1(b"x").digest()
+    parsed = Checksum.parse_upload_checksum("SHA1 " + base64.b64encode(digest).decode())
+    assert parsed == Checksum("sha1", digest)
+    with pytest.raises(InvalidInput, match="unsupported checksum algorithm"):
+        Checksum.parse_upload_checksum("crc32 AAAA")
+    with pytest.raises(InvalidInput, match="base64"):
+        Checksum.parse_content_md5("not base64!")
+    with pytest.raises(InvalidInput, match="16 bytes"):
+        Checksum.parse_content_md5(base64.b64encode(b"short").decode())
+
+
+def test_file_hash_normalisation() -> None:
+    assert normalize_file_hash("md5", " " + "AB" * 16 + " ") == "ab" * 16
+    with pytest.raises(InvalidInput):
+        normalize_file_hash("sha256", "ab" * 16)
+    with pytest.raises(InvalidInput):
+        normalize_file_hash("sha1", "ab" * 20)
+
+
+async def test_stream_reblocks_and_feeds_extra_hashers() -> None:
+    prefix = hashlib.md5()
+    body = [b"a" * 700_000, b"b" * 700_000, b"c" * 5]
+    stream = DigestingStream(pieces(*body), expected_length=1_400_005, extra=[prefix])
+    assert await drain(stream) == b"".join(body)
+    assert stream.complete and stream.received == 1_400_005
+    assert prefix.hexdigest() == hashlib.md5(b"".join(body)).hexdigest()
+
+
+async def test_stream_refuses_wrong_lengths_and_checksums() -> None:
+    with pytest.raises(WrongChunk, match="expected 10"):
+        await drain(DigestingStream(pieces(b"x" * 9), expected_length=10))
+    with pytest.raises(WrongChunk, match="longer"):
+        await drain(DigestingStream(pieces(b"x" * 11), expected_length=10))
+    bad = Checksum("md5", hashlib.md5(b"y").digest())
+    with pytest.raises(ChecksumMismatch):
+        await drain(DigestingStream(pieces(b"x"), expected_length=1, checksum=bad))
+
+
+async def test_cut_body_counts_only_when_partial_is_allowed() -> None:
+    with pytest.raises(ClientGone):
+        await drain(DigestingStream(pieces(b"abc", cut=True), expected_length=10))
+    kept = DigestingStream(pieces(b"abc", cut=True), expected_length=None, keep_partial=True)
+    assert await drain(kept) == b"abc" and not kept.complete
+    checked = Checksum("md5", hashlib.md5(b"abc").digest())
+    strict = DigestingStream(
+        pieces(b"abc", cut=True), expected_length=None, keep_partial=True, checksum=checked
+    )
+    with pytest.raises(ClientGone):  # a checksummed body counts only whole
+        await drain(strict)
