@@ -57,6 +57,7 @@ export function formatBytes(bytes) {
 function formatDuration(seconds) {
   if (seconds == null || !isFinite(seconds)) return "—";
   const s = Math.max(0, Math.round(seconds));
+  if (seconds < 1) return "< 1 s";
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;

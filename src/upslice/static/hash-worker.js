@@ -1,11 +1,14 @@
-// Hashes one File in slices, off the main thread, never holding more than two slices.
+// Hashing off the main thread: a whole File in slices (never holding more than two of them), or
+// one chunk's MD5 for its Upload-Checksum header.
 //
 // in:  {type: "hash", file, algorithm: "md5" | "sha256", sliceSize}
 //      {type: "pause"} | {type: "resume"} | {type: "cancel"}
+//      {type: "checksum", id, blob}
 // out: {type: "progress", loaded, total}
 //      {type: "done", hash, algorithm, elapsedMs}
 //      {type: "error", message}
-import { createMD5, createSHA256 } from "./vendor/hash-wasm.esm.min.js";
+//      {type: "checksum", id, md5: <base64 digest>} | {type: "checksum", id, error}
+import { createMD5, createSHA256, md5 } from "./vendor/hash-wasm.esm.min.js";
 
 const HASHERS = { md5: createMD5, sha256: createSHA256 };
 const PROGRESS_EVERY_MS = 100;
@@ -55,6 +58,17 @@ async function hashFile(file, algorithm, sliceSize) {
   });
 }
 
+async function checksum(id, blob) {
+  try {
+    const hex = await md5(new Uint8Array(await blob.arrayBuffer()));
+    let binary = "";
+    for (let i = 0; i < hex.length; i += 2) binary += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+    postMessage({ type: "checksum", id, md5: btoa(binary) });
+  } catch (error) {
+    postMessage({ type: "checksum", id, error: String(error && error.message) });
+  }
+}
+
 self.onmessage = (event) => {
   const message = event.data;
   switch (message.type) {
@@ -62,6 +76,9 @@ self.onmessage = (event) => {
       hashFile(message.file, message.algorithm || "md5", message.sliceSize || 8 << 20).catch(
         (error) => postMessage({ type: "error", message: String(error && error.message) }),
       );
+      break;
+    case "checksum":
+      checksum(message.id, message.blob);
       break;
     case "pause":
       paused = true;

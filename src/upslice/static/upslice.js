@@ -19,8 +19,6 @@
 // are kept in localStorage under the file's name, size and lastModified) the client asks the
 // server which chunks it holds and sends the rest.
 
-import { md5 } from "./vendor/hash-wasm.esm.min.js";
-
 const MiB = 1024 * 1024;
 const RETRIABLE_STATUSES = new Set([0, 408, 423, 425, 429, 500, 502, 503, 504]);
 const PROGRESS_EVERY_MS = 100;
@@ -66,10 +64,35 @@ function withSlash(url) {
   return url.endsWith("/") ? url : `${url}/`;
 }
 
-function hexToBase64(hex) {
-  let binary = "";
-  for (let i = 0; i < hex.length; i += 2) binary += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
-  return btoa(binary);
+/** Chunk MD5s in one worker shared by every upload on the page, so the page stays smooth. */
+const checksums = { worker: null, url: null, next: 0, waiting: new Map() };
+
+function chunkChecksum(workerUrl, blob) {
+  if (!checksums.worker || checksums.url !== String(workerUrl)) {
+    checksums.worker?.terminate();
+    checksums.url = String(workerUrl);
+    checksums.worker = new Worker(workerUrl, { type: "module" });
+    checksums.worker.onmessage = ({ data }) => {
+      const waiter = checksums.waiting.get(data.id);
+      checksums.waiting.delete(data.id);
+      if (!waiter) return;
+      if (data.error) waiter.reject(new UploadError(`The file could not be read: ${data.error}`, { code: "read_error" }));
+      else waiter.resolve(data.md5);
+    };
+    checksums.worker.onerror = (event) => {
+      const error = new UploadError(`The hashing worker failed: ${event.message || "unknown error"}`, {
+        code: "worker_error",
+      });
+      for (const waiter of checksums.waiting.values()) waiter.reject(error);
+      checksums.waiting.clear();
+      checksums.worker = null;
+    };
+  }
+  const id = checksums.next++;
+  return new Promise((resolve, reject) => {
+    checksums.waiting.set(id, { resolve, reject });
+    checksums.worker.postMessage({ type: "checksum", id, blob });
+  });
 }
 
 function sleep(ms) {
@@ -183,6 +206,10 @@ export class Upload extends EventTarget {
     for (const index of this._received) bytes += this._chunkLength(index);
     for (const sent of this._inflight.values()) bytes += sent;
     return Math.min(bytes, this.file.size);
+  }
+
+  get _workerUrl() {
+    return this.options.workerUrl || new URL("./hash-worker.js", import.meta.url);
   }
 
   get storageKey() {
@@ -323,12 +350,11 @@ export class Upload extends EventTarget {
   async _sendChunk(run, index) {
     const start = index * this.task.chunkSize;
     const end = start + this._chunkLength(index);
-    let body = this.file.slice(start, end);
+    // The body stays a Blob: Chromium sends a Blob ~15x faster than the same bytes in an array.
+    const body = this.file.slice(start, end);
     let checksum = null;
     if (this.options.checksum) {
-      const bytes = new Uint8Array(await body.arrayBuffer());
-      checksum = `md5 ${hexToBase64(await md5(bytes))}`;
-      body = bytes;
+      checksum = `md5 ${await chunkChecksum(this._workerUrl, body)}`;
     }
     for (let attempt = 0; ; attempt++) {
       this._check(run);
@@ -438,8 +464,7 @@ export class Upload extends EventTarget {
   // ---- hashing ------------------------------------------------------------------------------
 
   _hashFile() {
-    const url = this.options.workerUrl || new URL("./hash-worker.js", import.meta.url);
-    const worker = new Worker(url, { type: "module" });
+    const worker = new Worker(this._workerUrl, { type: "module" });
     this._worker = worker;
     return new Promise((resolve, reject) => {
       this._rejectHash = reject;
