@@ -118,3 +118,20 @@ def test_custom_headers_and_timeouts(server: ServerProcess) -> None:
         assert client.aio.http.headers["x-trace"] == "t1"
         assert client.aio.http.timeout.read == 5.0
         assert client.health()["status"] == "ok"
+
+
+def test_a_file_changed_during_upload_is_never_complete(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    data = bytearray(make_file(tmp_path / "v.bin", 256 * KiB).read_bytes())
+    buffer = io.BytesIO(data)
+
+    def tamper(event: Progress) -> None:
+        if event.phase == "uploading":  # hashed already: now the file changes under us
+            buffer.getbuffer()[70_000] = data[70_000] ^ 0xFF
+
+    with Client(server.url) as client:
+        with pytest.raises(IntegrityError):
+            client.upload(buffer, file_name="v.bin", chunk_size=64 * KiB, progress=tamper)
+        (task,) = client.list()
+        assert not client.status(task.id).done

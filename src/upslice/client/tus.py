@@ -22,6 +22,7 @@ import httpx
 from upslice.client.chunked import guess_type
 from upslice.client.errors import (
     Conflict,
+    IntegrityError,
     NotFound,
     ServerError,
     UpsliceError,
@@ -306,11 +307,13 @@ async def describe(
     upload_id = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
     try:  # one plain request, no retries: a foreign server may answer anything
         response = await client.send("GET", f"/api/task/{upload_id}")
-        task = Task.from_json(response.json())
-        if task.done and task.id == upload_id:
-            return task
+        task: Task | None = Task.from_json(response.json())
     except (UpsliceError, ValueError, KeyError, TypeError):
-        pass  # not upslice: describe what we know
+        task = None  # not upslice: describe what we know
+    if task is not None and task.done and task.id == upload_id:
+        if task.hash_algorithm == algorithm and task.hash != digest:  # end-to-end check
+            raise IntegrityError(f"{name}: the server's {algorithm} differs from the file's")
+        return task
     return Task(
         id=upload_id,
         hash=digest,
