@@ -3,6 +3,9 @@
 Starts real servers on loopback and prints a Markdown table. Every row moves the same file:
   raw socket    a plain loopback receiver writing to a file: this machine's ceiling
   tasks API     PUT /api/task/{id}/chunk/{i}, 1 and 4 parallel chunk streams
+  tus           one PATCH of the whole file, and 8 MiB PATCHes, against upslice's /files/
+                and against a stock @tus/server (Node, FileStore) as the peer
+  CLI           `upslice upload`, hashing included
 Run: `make bench` (or `python bench/run.py --size-mib 1024`).
 """
 
@@ -18,10 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -166,7 +170,97 @@ def run_server_rows(path: Path, digest: str, size: int, workdir: Path, rows: lis
         server.stop()
 
 
-EXTRA_ROWS: list[Callable[[ServerProcess, Path, str, int, Path], list[Row]]] = []
+def tus_upload(files_url: str, path: Path, size: int, patch_size: int | None) -> float:
+    """Create a tus upload and send the file in PATCHes; returns seconds."""
+    tus = {"Tus-Resumable": "1.0.0"}
+    with httpx.Client(timeout=300) as http:
+        start = time.perf_counter()
+        created = http.post(files_url, headers={**tus, "Upload-Length": str(size)})
+        created.raise_for_status()
+        location = httpx.URL(files_url).join(created.headers["location"])
+        offset = 0
+        with open(path, "rb") as handle:
+            while offset < size:
+                length = min(patch_size or size, size - offset)
+                reply = http.patch(
+                    location,
+                    content=_file_part(handle, offset, length),
+                    headers={
+                        **tus,
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                        "Content-Length": str(length),
+                    },
+                )
+                reply.raise_for_status()
+                offset = int(reply.headers["upload-offset"])
+        seconds = time.perf_counter() - start
+        http.delete(location, headers=tus)
+    return seconds
+
+
+def _file_part(handle: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
+    handle.seek(offset)
+    while length > 0:
+        block = handle.read(min(length, MiB))
+        length -= len(block)
+        yield block
+
+
+def tus_rows(files_url: str, label: str, pid: int, path: Path, size: int) -> list[Row]:
+    rows = []
+    for patch_size, note in ((None, "one PATCH"), (8 * MiB, "8 MiB PATCHes")):
+        seconds = tus_upload(files_url, path, size, patch_size)
+        rows.append(Row(f"{label} tus, {note}", seconds, size, peak_rss(pid)))
+    return rows
+
+
+def upslice_tus_rows(
+    server: ServerProcess, path: Path, digest: str, size: int, workdir: Path
+) -> list[Row]:
+    assert server.proc is not None
+    return tus_rows(f"{server.url}/files/", "upslice", server.proc.pid, path, size)
+
+
+def cli_rows(server: ServerProcess, path: Path, digest: str, size: int, workdir: Path) -> list[Row]:
+    command = [sys.executable, "-m", "upslice", "upload", str(path), "--server", server.url]
+    start = time.perf_counter()
+    subprocess.run(
+        [*command, "--quiet", "--chunk-size", str(8 * MiB)], check=True, stdout=subprocess.DEVNULL
+    )
+    seconds = time.perf_counter() - start
+    return [Row("upslice CLI upload, 4 streams", seconds, size, note="includes hashing the file")]
+
+
+EXTRA_ROWS: list[Callable[[ServerProcess, Path, str, int, Path], list[Row]]] = [
+    upslice_tus_rows,
+    cli_rows,
+]
+
+
+def tus_server_peer_rows(path: Path, size: int, workdir: Path) -> list[Row]:
+    """@tus/server 2.x with its FileStore: the Node.js reference implementation."""
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    store = workdir / "tus-node"
+    store.mkdir()
+    peer = subprocess.Popen(
+        ["node", str(root / "tests/clients/js/tus-server.mjs"), str(port), str(store)],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/files"
+        for _ in range(100):
+            try:
+                httpx.options(url)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        return tus_rows(url, "@tus/server (Node)", peer.pid, path, size)
+    finally:
+        peer.terminate()
+        peer.wait(10)
 
 
 def print_table(rows: list[Row], size: int) -> None:
@@ -189,6 +283,7 @@ def main() -> None:
         digest = make_file(path, size)
         rows = [raw_socket_row(path, size, workdir)]
         run_server_rows(path, digest, size, workdir, rows)
+        rows.extend(tus_server_peer_rows(path, size, workdir))
         print_table(rows, size)
 
 

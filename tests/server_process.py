@@ -41,7 +41,7 @@ class ServerProcess:
             sys.executable, "-m", "upslice", "serve",
             "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args,
         ]  # fmt: skip
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        log = open(self.log_path, "ab")  # the child process owns it
         self.proc = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
         )

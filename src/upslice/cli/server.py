@@ -43,7 +43,9 @@ def serve(
     ] = None,
     default_chunk_size: Annotated[
         int | None,
-        typer.Option(help="chunk size when the client proposes none [env UPSLICE_DEFAULT_CHUNK_SIZE]"),
+        typer.Option(
+            help="chunk size when the client proposes none [env UPSLICE_DEFAULT_CHUNK_SIZE]"
+        ),
     ] = None,
     max_chunk_size: Annotated[
         int | None, typer.Option(help="largest chunk size in bytes [env UPSLICE_MAX_CHUNK_SIZE]")
@@ -61,7 +63,9 @@ def serve(
     ] = None,
     fsync: Annotated[
         bool | None,
-        typer.Option("--fsync/--no-fsync", help="fsync each chunk before acking [env UPSLICE_FSYNC]"),
+        typer.Option(
+            "--fsync/--no-fsync", help="fsync each chunk before acking [env UPSLICE_FSYNC]"
+        ),
     ] = None,
     log_level: Annotated[
         str | None, typer.Option(help="debug|info|warning|error [env UPSLICE_LOG_LEVEL]")
