@@ -7,6 +7,7 @@ Missing node, Chromium or node_modules fail these tests: they never skip.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -107,13 +108,17 @@ def test_no_demo_keeps_the_library(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("algorithm", ["md5", "sha256"])
 def test_multi_chunk_upload_is_byte_identical(
-    server: ServerProcess, client: httpx.Client, tmp_path: Path
+    server: ServerProcess, client: httpx.Client, tmp_path: Path, algorithm: str
 ) -> None:
     data = write_random(tmp_path / "photo.raw", 3 * MiB + 12345)
     before = bytes_received(client)
     result = run_scenario(
-        "upload.mjs", url=server.url, files=[str(tmp_path / "photo.raw")], query=QUERY
+        "upload.mjs",
+        url=server.url,
+        files=[str(tmp_path / "photo.raw")],
+        query={**QUERY, "hash": algorithm},
     )
     [row] = result["rows"]
     assert_stored(client, row, data)
@@ -123,6 +128,63 @@ def test_multi_chunk_upload_is_byte_identical(
     task = client.get(f"/api/task/{row['taskId']}").json()
     assert task["chunkSize"] == CHUNK
     assert task["chunkCount"] == -(-len(data) // CHUNK) > 40
+    assert task["hashAlgorithm"] == algorithm
+    assert task["hash"] == hashlib.new(algorithm, data).hexdigest()
+
+
+@pytest.mark.browser
+def test_drag_and_drop(server: ServerProcess, client: httpx.Client) -> None:
+    sizes = [200_000, 70_000]
+    # allow_failed_loads: two concurrent POST /api/task can meet the SQLite store's
+    # "cannot start a transaction within a transaction" 500; the client retries it
+    result = run_scenario(
+        "drop.mjs", allow_failed_loads=True, url=server.url, query=QUERY, sizes=sizes
+    )
+    assert result["highlighted"], "the drop zone shows that it will take the files"
+    rows = {row["name"]: row for row in result["rows"]}
+    for k, size in enumerate(sizes):
+        assert_stored(
+            client, rows[f"dropped-{k}.bin"], bytes((i * 7 + k) % 251 for i in range(size))
+        )
+
+
+@pytest.mark.browser
+def test_cancel_deletes_the_task(
+    server: ServerProcess, client: httpx.Client, tmp_path: Path
+) -> None:
+    write_random(tmp_path / "oops.iso", 3 * MiB)
+    result = run_scenario(
+        "cancel.mjs",
+        url=server.url,
+        file=str(tmp_path / "oops.iso"),
+        query=QUERY,
+        throttle=1_000_000,
+    )
+    [row] = result["rows"]
+    assert row["state"] == "aborted"
+    assert row["message"] == "Cancelled; the partial upload was deleted."
+    assert client.get(f"/api/task/{row['taskId']}").status_code == 404
+    assert result["saved"] == []
+
+
+@pytest.mark.browser
+def test_errors_in_plain_words(tmp_path: Path) -> None:
+    write_random(tmp_path / "huge.bin", 5000)
+    proc = ServerProcess(tmp_path / "data", *SMALL_CHUNKS, "--max-file-size", "4096").start()
+    try:
+        result = run_scenario(
+            "upload.mjs",
+            allow_failed_loads=True,  # the 413 itself
+            url=proc.url,
+            files=[str(tmp_path / "huge.bin")],
+            query=QUERY,
+            expectError=True,
+        )
+    finally:
+        proc.stop()
+    [row] = result["rows"]
+    assert row["error"]["code"] == "too_large"
+    assert row["message"] == "The file is larger than this server accepts."
 
 
 @pytest.mark.browser
@@ -136,7 +198,7 @@ def test_several_files_at_once_with_screenshot(
     shot.unlink(missing_ok=True)
     result = run_scenario(
         "upload.mjs",
-        # concurrent task creation can meet a transient 500 from the server: the client retries
+        # concurrent task creation can meet the SQLite store's 500 (see test_drag_and_drop)
         allow_failed_loads=True,
         url=server.url,
         files=[str(tmp_path / name) for name in files],

@@ -1,5 +1,6 @@
 // Upload files through the demo page; optionally throttled, with a screenshot mid-upload.
-// args: {url, files: [paths], query?, throttle?: bytes/s, screenshot?: path, screenshotAt?: 0..1}
+// args: {url, files: [paths], query?, throttle?: bytes/s, screenshot?: path, screenshotAt?: 0..1,
+//        expectError?: true (wait for every upload to fail instead)}
 import { demoUrl, scenario, snapshot, throttle, waitAllDone, waitProgress } from "./lib.mjs";
 
 scenario(async (page, args, context) => {
@@ -12,6 +13,10 @@ scenario(async (page, args, context) => {
     await page.waitForTimeout(600); // let the speed and time-left columns settle
     midway = await snapshot(page);
     await page.screenshot({ path: args.screenshot, fullPage: true });
+  }
+  if (args.expectError) {
+    await page.waitForFunction(() => window.upsliceDemo.uploads.every((u) => u.state === "error"));
+    return { rows: await snapshot(page) };
   }
   const rows = await waitAllDone(page, args.timeoutMs);
   return { rows, midway };
