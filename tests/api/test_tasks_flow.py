@@ -212,3 +212,14 @@ def test_data_lives_under_ids_never_client_names(client: httpx.Client, tmp_path:
     assert task["id"] in names and task["id"] != task["hash"] and len(task["id"]) >= 22
     disposition = client.get(reply.json()["fileUrl"]).headers["content-disposition"]
     assert "/" not in disposition.split("filename=")[1].split(";")[0]
+
+
+def test_list_shows_progress_newest_first(client: httpx.Client) -> None:
+    first, second = random_bytes(3 * CHUNK), random_bytes(2 * CHUNK)
+    older = create(client, first, CHUNK).json()
+    put_chunk(client, older, 1, chunk_of(first, older, 1))
+    newer = create(client, second, CHUNK).json()
+    listed = client.get("/api/tasks", params={"limit": 10}).json()["tasks"]
+    assert [t["id"] for t in listed] == [newer["id"], older["id"]]
+    assert listed[1]["receivedChunks"] == [1] and listed[1]["uploadedBytes"] == CHUNK
+    assert client.get("/api/tasks", params={"limit": 0}).status_code == 400

@@ -77,5 +77,7 @@ async def test_update_list_expired_and_delete(meta_store: MetaStore) -> None:
     assert [u.id for u in await meta_store.list_uploads("alice")] == ["c1"]
     assert {u.id for u in await meta_store.list_uploads(None)} == {"c1", "c2", "c3"}
     await meta_store.put_segment("c2", Segment(0, 5, "d"))
+    listed = {u.id: u for u in await meta_store.list_uploads(None)}
+    assert listed["c2"].segments == (Segment(0, 5, "d"),) and listed["c1"].segments == ()
     await meta_store.delete("c2")
     assert await meta_store.get("c2") is None

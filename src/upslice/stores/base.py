@@ -121,7 +121,7 @@ class MetaStore(abc.ABC):
     async def list_uploads(
         self, owner: str | None, *, limit: int = 100, before: datetime | None = None
     ) -> list[Upload]:
-        """Uploads of `owner` (all when None), newest first, without their segments."""
+        """Uploads of `owner` (all when None), newest first, with their segments."""
 
     @abc.abstractmethod
     async def expired(self, now: datetime) -> list[str]:

@@ -206,8 +206,18 @@ class SqliteMetaStore(MetaStore):
             params.append(before.timestamp())
         query += " ORDER BY created_at DESC LIMIT ?"
         async with self.db.execute(query, [*params, limit]) as cur:
-            rows = await cur.fetchall()
-        return [_from_row(row, ()) for row in rows]
+            rows = list(await cur.fetchall())
+        segments: dict[str, list[Segment]] = {row["id"]: [] for row in rows}
+        if segments:
+            marks = ", ".join("?" for _ in segments)
+            async with self.db.execute(
+                'SELECT upload_id, start, "end", digest FROM segments '
+                f"WHERE upload_id IN ({marks}) ORDER BY start",
+                list(segments),
+            ) as cur:
+                for upload_id, start, end, digest in await cur.fetchall():
+                    segments[upload_id].append(Segment(start, end, digest))
+        return [_from_row(row, tuple(segments[row["id"]])) for row in rows]
 
     async def expired(self, now: datetime) -> list[str]:
         async with self.db.execute(
