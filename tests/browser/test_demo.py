@@ -7,6 +7,7 @@ Missing node, Chromium or node_modules fail these tests: they never skip.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -130,6 +131,11 @@ def test_multi_chunk_upload_is_byte_identical(
     assert task["chunkCount"] == -(-len(data) // CHUNK) > 40
     assert task["hashAlgorithm"] == algorithm
     assert task["hash"] == hashlib.new(algorithm, data).hexdigest()
+    headers = result["chunkHeaders"]
+    assert len(headers) == task["chunkCount"]
+    digest = base64.b64encode(hashlib.md5(data[CHUNK : 2 * CHUNK]).digest()).decode()
+    assert headers[f"{row['taskId']}/1"]["upload-checksum"] == f"md5 {digest}"
+    assert headers[f"{row['taskId']}/1"]["content-type"] == "application/octet-stream"
 
 
 @pytest.mark.browser

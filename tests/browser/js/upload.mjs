@@ -4,6 +4,11 @@
 import { demoUrl, scenario, snapshot, throttle, waitAllDone, waitProgress } from "./lib.mjs";
 
 scenario(async (page, args, context) => {
+  const chunkHeaders = {}; // "<task id>/<index>" -> the headers of the first PUT of that chunk
+  page.on("request", (request) => {
+    const match = /\/api\/task\/([^/]+)\/chunk\/(\d+)$/.exec(request.url());
+    if (request.method() === "PUT" && match) chunkHeaders[`${match[1]}/${match[2]}`] ??= request.headers();
+  });
   await page.goto(demoUrl(args.url, args.query));
   if (args.throttle) await throttle(page, context, args.throttle);
   await page.setInputFiles("#files", args.files);
@@ -19,5 +24,5 @@ scenario(async (page, args, context) => {
     return { rows: await snapshot(page) };
   }
   const rows = await waitAllDone(page, args.timeoutMs);
-  return { rows, midway };
+  return { rows, midway, chunkHeaders };
 });
