@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import httpx
 
 TUS = {"Tus-Resumable": "1.0.0"}
+DRAFT = {"Upload-Draft-Interop-Version": "8"}
 OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
 ANY = object()  # the header must be present, any value
 ABSENT = None  # the header must not be present
@@ -65,6 +66,22 @@ def make_target(client: httpx.Client, target: str) -> str:
             for body in (b"abc", b"def")
         ]
         return create(client, {"Upload-Concat": "final;" + " ".join(parts)})
+    if target.startswith("draft-"):
+        return make_draft_target(client, target.removeprefix("draft-"))
+    raise ValueError(target)
+
+
+def make_draft_target(client: httpx.Client, target: str) -> str:
+    """Uploads created with the IETF draft: fresh, half (5 of 10), deferred (3 in), done."""
+    incomplete = {**DRAFT, "Upload-Complete": "?0"}
+    if target == "fresh":
+        return create(client, {**incomplete, "Upload-Length": "10"})
+    if target == "half":
+        return create(client, {**incomplete, "Upload-Length": "10"}, b"01234")
+    if target == "deferred":
+        return create(client, incomplete, b"abc")
+    if target == "done":
+        return create(client, {**DRAFT, "Upload-Complete": "?1"}, b"0123456789")
     raise ValueError(target)
 
 

@@ -1,0 +1,398 @@
+"""The IETF resumable-upload draft (interop version 8) against the real server: tables per
+method, then flows (problem details, resume after a cut, digests)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.tus_cases import ABSENT, ANY, DRAFT, TUS, Case, check
+from tests.cutting_proxy import CuttingProxy
+from tests.server_process import ServerProcess
+
+PARTIAL = {**DRAFT, "Content-Type": "application/partial-upload"}
+MAX = 100 * 1024**3
+MISMATCH = "https://iana.org/assignments/http-problem-types#mismatching-upload-offset"
+INCONSISTENT = "https://iana.org/assignments/http-problem-types#inconsistent-upload-length"
+
+
+def sf_digest(algorithm: str, data: bytes) -> str:
+    key = {"sha256": "sha-256", "md5": "md5", "sha1": "sha"}[algorithm]
+    return f"{key}=:{base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}:"
+
+
+def named(headers: dict[str, str]) -> dict[str, str]:
+    """Keyword arguments as header names: Upload_Length -> Upload-Length."""
+    return {k.replace("_", "-"): v for k, v in headers.items()}
+
+
+def incomplete(**headers: str) -> dict[str, str]:
+    return {**DRAFT, "Upload-Complete": "?0", **named(headers)}
+
+
+def complete(**headers: str) -> dict[str, str]:
+    return {**DRAFT, "Upload-Complete": "?1", **named(headers)}
+
+
+def append(offset: int, done: bool = False, **headers: str) -> dict[str, str]:
+    state = {"Upload-Offset": str(offset), "Upload-Complete": "?1" if done else "?0"}
+    return {**PARTIAL, **state, **named(headers)}
+
+
+OPTIONS = [
+    Case("limits", "OPTIONS", "collection", 204, DRAFT, expect={"Upload-Limit": f"max-size={MAX}"}),
+]
+
+POST = [
+    Case(
+        "create, no content",
+        "POST",
+        "collection",
+        201,
+        incomplete() | {"Upload-Length": "10"},
+        expect={
+            "Location": ANY,
+            "Upload-Complete": "?0",
+            "Upload-Offset": "0",
+            "Upload-Limit": ANY,
+        },
+    ),
+    Case(
+        "create with part of the content",
+        "POST",
+        "collection",
+        201,
+        incomplete() | {"Upload-Length": "10"},
+        b"01234",
+        expect={"Upload-Complete": "?0", "Upload-Offset": "5"},
+    ),
+    Case(
+        "create with the whole content",
+        "POST",
+        "collection",
+        201,
+        complete(),
+        b"0123456789",
+        expect={
+            "Location": ANY,
+            "Upload-Complete": "?1",
+            "Upload-Offset": "10",
+            "Repr-Digest": sf_digest("sha256", b"0123456789"),
+        },
+    ),
+    Case(
+        "empty representation",
+        "POST",
+        "collection",
+        201,
+        complete(),
+        expect={"Upload-Complete": "?1"},
+    ),
+    Case(
+        "length unknown",
+        "POST",
+        "collection",
+        201,
+        incomplete(),
+        b"abc",
+        expect={"Upload-Offset": "3"},
+    ),
+    Case(
+        "Repr-Digest verified",
+        "POST",
+        "collection",
+        201,
+        complete() | {"Repr-Digest": sf_digest("md5", b"abc")},
+        b"abc",
+        expect={"Upload-Complete": "?1", "Repr-Digest": sf_digest("md5", b"abc")},
+    ),
+    Case(
+        "Repr-Digest mismatch",
+        "POST",
+        "collection",
+        422,
+        complete() | {"Repr-Digest": sf_digest("sha256", b"xyz")},
+        b"abc",
+        expect={"Upload-Complete": "?1", "Content-Type": "application/problem+json"},
+    ),
+    Case(
+        "Content-Digest mismatch",
+        "POST",
+        "collection",
+        422,
+        incomplete() | {"Content-Digest": sf_digest("sha256", b"xyz")},
+        b"abc",
+        expect={"Upload-Complete": "?0", "Location": ANY},
+    ),
+    Case(
+        "malformed Content-Digest",
+        "POST",
+        "collection",
+        400,
+        incomplete() | {"Content-Digest": "sha-256=abc"},
+        b"abc",
+    ),
+    Case("no Upload-Complete", "POST", "collection", 400, DRAFT, b"abc"),
+    Case(
+        "Upload-Complete not a boolean",
+        "POST",
+        "collection",
+        400,
+        DRAFT | {"Upload-Complete": "yes"},
+    ),
+    Case(
+        "inconsistent length",
+        "POST",
+        "collection",
+        400,
+        complete() | {"Upload-Length": "3"},
+        b"abcd",
+        expect={"Content-Type": "application/problem+json", "Upload-Complete": "?0"},
+    ),
+    Case(
+        "beyond max-size",
+        "POST",
+        "collection",
+        413,
+        incomplete() | {"Upload-Length": str(MAX + 1)},
+        expect={"Upload-Limit": f"max-size={MAX}"},
+    ),
+    Case(
+        "other interop version",
+        "POST",
+        "collection",
+        400,
+        {"Upload-Draft-Interop-Version": "6", "Upload-Complete": "?1"},
+        b"abc",
+    ),
+]
+
+HEAD = [
+    Case(
+        "half",
+        "HEAD",
+        "draft-half",
+        204,
+        DRAFT,
+        expect={
+            "Upload-Offset": "5",
+            "Upload-Complete": "?0",
+            "Upload-Length": "10",
+            "Cache-Control": "no-store",
+            "Upload-Limit": ANY,
+        },
+    ),
+    Case(
+        "length unknown",
+        "HEAD",
+        "draft-deferred",
+        204,
+        DRAFT,
+        expect={"Upload-Offset": "3", "Upload-Length": ABSENT},
+    ),
+    Case("done", "HEAD", "draft-done", 204, DRAFT, expect={"Upload-Complete": "?1"}),
+    Case(
+        "GET retrieves the offset", "GET", "draft-half", 204, DRAFT, expect={"Upload-Offset": "5"}
+    ),
+    Case("missing", "HEAD", "missing", 404, DRAFT),
+]
+
+PATCH = [
+    Case(
+        "append the rest, complete",
+        "PATCH",
+        "draft-half",
+        200,
+        append(5, True),
+        b"56789",
+        expect={
+            "Upload-Complete": "?1",
+            "Upload-Offset": "10",
+            "Repr-Digest": sf_digest("sha256", b"0123456789"),
+        },
+    ),
+    Case(
+        "append some",
+        "PATCH",
+        "draft-half",
+        204,
+        append(5),
+        b"56",
+        expect={"Upload-Complete": "?0", "Upload-Offset": "7"},
+    ),
+    Case(
+        "complete with an empty append",
+        "PATCH",
+        "draft-deferred",
+        200,
+        append(3, True),
+        expect={"Upload-Complete": "?1", "Upload-Offset": "3"},
+    ),
+    Case(
+        "length learned from the completing append",
+        "PATCH",
+        "draft-deferred",
+        200,
+        append(3, True),
+        b"def",
+        expect={"Upload-Complete": "?1", "Upload-Offset": "6"},
+    ),
+    Case(
+        "Upload-Length on an append",
+        "PATCH",
+        "draft-deferred",
+        204,
+        append(3, Upload_Length="8"),
+        b"de",
+        expect={"Upload-Offset": "5"},
+    ),
+    Case(
+        "mismatching offset",
+        "PATCH",
+        "draft-half",
+        409,
+        append(3),
+        b"34",
+        expect={
+            "Upload-Offset": "5",
+            "Upload-Complete": "?0",
+            "Content-Type": "application/problem+json",
+        },
+        then_offset=5,
+    ),
+    Case("no Upload-Offset", "PATCH", "draft-half", 400, PARTIAL | {"Upload-Complete": "?0"}, b"5"),
+    Case("negative Upload-Offset", "PATCH", "draft-half", 400, append(5) | {"Upload-Offset": "-5"}),
+    Case("no Upload-Complete", "PATCH", "draft-half", 400, PARTIAL | {"Upload-Offset": "5"}, b"5"),
+    Case(
+        "not application/partial-upload",
+        "PATCH",
+        "draft-half",
+        415,
+        append(5) | {"Content-Type": "application/offset+octet-stream"},
+        b"5",
+    ),
+    Case(
+        "completes short of the length",
+        "PATCH",
+        "draft-half",
+        400,
+        append(5, True),
+        b"56",
+        expect={"Content-Type": "application/problem+json"},
+        then_offset=5,
+    ),
+    Case("runs past the length", "PATCH", "draft-half", 400, append(5), b"567890", then_offset=5),
+    Case("a different length", "PATCH", "draft-half", 400, append(5, Upload_Length="12"), b"5"),
+    Case(
+        "Content-Digest verified",
+        "PATCH",
+        "draft-half",
+        204,
+        append(5, Content_Digest=sf_digest("sha256", b"56")),
+        b"56",
+        expect={"Upload-Offset": "7"},
+    ),
+    Case(
+        "Content-Digest mismatch stores nothing",
+        "PATCH",
+        "draft-half",
+        422,
+        append(5, Content_Digest=sf_digest("sha1", b"xx")),
+        b"56",
+        then_offset=5,
+    ),
+    Case(
+        "replayed completion",
+        "PATCH",
+        "draft-done",
+        200,
+        append(10, True),
+        expect={"Upload-Complete": "?1"},
+    ),
+    Case("append to a completed upload", "PATCH", "draft-done", 409, append(5), b"5"),
+    Case("missing", "PATCH", "missing", 404, append(0), b"5"),
+]
+
+DELETE = [
+    Case("cancel", "DELETE", "draft-half", 204, DRAFT, then_status=404),
+    Case("missing", "DELETE", "missing", 404, DRAFT),
+]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    proc = ServerProcess(tmp_path_factory.mktemp("draft") / "data").start()
+    with httpx.Client(base_url=proc.url, timeout=30) as http:
+        yield http
+    proc.stop()
+
+
+@pytest.mark.parametrize("case", OPTIONS + POST + HEAD + PATCH + DELETE, ids=str)
+def test_table(shared: httpx.Client, case: Case) -> None:
+    check(shared, case)
+
+
+def test_problem_details(client: httpx.Client) -> None:
+    created = client.post("/files/", headers=incomplete(), content=b"abc")
+    url = created.headers["Location"]
+    response = client.patch(url, headers=append(7), content=b"x")
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == MISMATCH
+    assert (problem["expected-offset"], problem["provided-offset"]) == (3, 7)
+    inconsistent = client.post("/files/", headers=complete(Upload_Length="9"), content=b"abc")
+    assert inconsistent.json()["type"] == INCONSISTENT
+
+
+def test_flow_with_file_name_and_type(client: httpx.Client) -> None:
+    headers = incomplete() | {
+        "Upload-Length": "6",
+        "Content-Type": "text/plain",
+        "Content-Disposition": "inline; filename=\"x.txt\"; filename*=UTF-8''%C3%A9t%C3%A9.txt",
+    }
+    url = client.post("/files/", headers=headers, content=b"abc").headers["Location"]
+    done = client.patch(url, headers=append(3, True), content=b"def")
+    assert done.status_code == 200
+    task = done.json()
+    assert task["done"] and task["protocol"] == "ietf"
+    assert (task["fileName"], task["fileType"]) == ("été.txt", "text/plain")
+    assert client.get(url).content == b"abcdef"
+
+
+def test_repr_digest_mismatch_discards_the_upload(client: httpx.Client) -> None:
+    headers = incomplete(Upload_Length="3") | {"Repr-Digest": sf_digest("sha256", b"xyz")}
+    url = client.post("/files/", headers=headers, content=b"ab").headers["Location"]
+    last = client.patch(url, headers=append(2, True), content=b"c")
+    assert last.status_code == 422
+    assert last.headers["Upload-Complete"] == "?1"
+    assert client.head(url, headers=DRAFT).status_code == 404
+
+
+def test_resume_after_a_cut_append(server: ServerProcess, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        created = client.post("/files/", headers=incomplete(Upload_Length=str(len(data))))
+        url = created.headers["Location"]
+        with CuttingProxy(server.port) as proxy, httpx.Client(timeout=30) as cut:
+            proxy.arm(len(data) // 2)
+            via_proxy = url.replace(server.url, proxy.url)
+            with pytest.raises(httpx.TransportError):
+                cut.patch(via_proxy, headers=append(0, True), content=data)
+        head = client.head(url, headers=DRAFT)
+        offset = int(head.headers["Upload-Offset"])
+        assert 0 < offset < len(data) and head.headers["Upload-Complete"] == "?0"
+        rest = client.patch(url, headers=append(offset, True), content=data[offset:])
+        assert rest.status_code == 200 and rest.headers["Upload-Complete"] == "?1"
+        assert client.get(url).content == data
+
+
+def test_tus_headers_do_not_leak_into_draft_requirements(client: httpx.Client) -> None:
+    """A draft request needs no Tus-Resumable; a tus request needs no draft headers."""
+    response = client.post("/files/", headers=complete(), content=b"x")
+    assert response.status_code == 201
+    assert client.head(response.headers["Location"], headers=TUS).status_code == 200
