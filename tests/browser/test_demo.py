@@ -191,6 +191,7 @@ def test_errors_in_plain_words(tmp_path: Path) -> None:
     [row] = result["rows"]
     assert row["error"]["code"] == "too_large"
     assert row["message"] == "The file is larger than this server accepts."
+    assert not result["resumeVisible"], "no Resume button for a file the server refuses"
 
 
 @pytest.mark.browser

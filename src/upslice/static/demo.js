@@ -123,7 +123,9 @@ function renderState(row, upload) {
   label.textContent = STATE_LABELS[state] || state;
   const active = state === "hashing" || state === "uploading";
   row.querySelector('[data-action="pause"]').hidden = !active;
-  row.querySelector('[data-action="resume"]').hidden = !(state === "paused" || state === "error");
+  // a refused file (too large, changed while uploading...) will not do better on a second try
+  const canRetry = state === "error" && (upload.error?.retriable || upload.error?.code === "incomplete");
+  row.querySelector('[data-action="resume"]').hidden = !(state === "paused" || canRetry);
   row.querySelector('[data-action="cancel"]').hidden = state === "done" || state === "aborted";
   if (!active) {
     cell(row, "speed").textContent = "—";

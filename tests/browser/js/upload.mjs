@@ -21,7 +21,8 @@ scenario(async (page, args, context) => {
   }
   if (args.expectError) {
     await page.waitForFunction(() => window.upsliceDemo.uploads.every((u) => u.state === "error"));
-    return { rows: await snapshot(page) };
+    const resumeVisible = await page.isVisible('button[data-action="resume"]');
+    return { rows: await snapshot(page), resumeVisible };
   }
   const rows = await waitAllDone(page, args.timeoutMs);
   return { rows, midway, chunkHeaders };
