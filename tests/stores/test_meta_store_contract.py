@@ -81,3 +81,18 @@ async def test_update_list_expired_and_delete(meta_store: MetaStore) -> None:
     assert listed["c2"].segments == (Segment(0, 5, "d"),) and listed["c1"].segments == ()
     await meta_store.delete("c2")
     assert await meta_store.get("c2") is None
+
+
+async def test_concurrent_inserts_and_writes_do_not_collide(meta_store: MetaStore) -> None:
+    await meta_store.insert(make_upload("d0"))
+    await asyncio.gather(
+        *(
+            meta_store.insert(make_upload(f"d{i}", segments=(Segment(0, 10, "x"),)))
+            for i in range(1, 30)
+        ),
+        *(meta_store.put_segment("d0", Segment(i * 10, i * 10 + 10, "y")) for i in range(30)),
+        *(meta_store.update("d0", file_name=f"n{i}") for i in range(30)),
+    )
+    assert len(await meta_store.list_uploads(None, limit=100)) == 30
+    loaded = await meta_store.get("d0")
+    assert loaded is not None and len(loaded.segments) == 30

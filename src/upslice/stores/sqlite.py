@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -88,6 +89,9 @@ class SqliteMetaStore(MetaStore):
         self.path = path
         self.synchronous_full = synchronous_full
         self._db: aiosqlite.Connection | None = None
+        # One connection is shared by every request: a transaction must not let another
+        # request's statement run inside it, so writers take turns.
+        self._write = asyncio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -115,19 +119,20 @@ class SqliteMetaStore(MetaStore):
     async def insert(self, upload: Upload) -> None:
         values = [_to_column(name, getattr(upload, name)) for name in COLUMNS]
         marks = ", ".join("?" for _ in COLUMNS)
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
-            await self.db.execute(
-                f"INSERT INTO uploads ({', '.join(COLUMNS)}) VALUES ({marks})", values
-            )
-            await self.db.executemany(
-                'INSERT INTO segments (upload_id, start, "end", digest) VALUES (?, ?, ?, ?)',
-                [(upload.id, s.start, s.end, s.digest) for s in upload.segments],
-            )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
+        async with self._write:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.execute(
+                    f"INSERT INTO uploads ({', '.join(COLUMNS)}) VALUES ({marks})", values
+                )
+                await self.db.executemany(
+                    'INSERT INTO segments (upload_id, start, "end", digest) VALUES (?, ?, ?, ?)',
+                    [(upload.id, s.start, s.end, s.digest) for s in upload.segments],
+                )
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
 
     async def get(self, upload_id: str) -> Upload | None:
         async with self.db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)) as cur:
@@ -149,24 +154,28 @@ class SqliteMetaStore(MetaStore):
             raise ValueError(f"cannot update {sorted(unknown | ({'id'} & set(fields)))}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
         values = [_to_column(name, value) for name, value in fields.items()]
-        await self.db.execute(
-            f"UPDATE uploads SET {assignments} WHERE id = ?", [*values, upload_id]
-        )
+        async with self._write:
+            await self.db.execute(
+                f"UPDATE uploads SET {assignments} WHERE id = ?", [*values, upload_id]
+            )
 
     async def transition(self, upload_id: str, expected: Iterable[State], new: State) -> bool:
         states = [str(s) for s in expected]
         marks = ", ".join("?" for _ in states)
-        cursor = await self.db.execute(
-            f"UPDATE uploads SET state = ? WHERE id = ? AND state IN ({marks})",
-            [str(new), upload_id, *states],
-        )
-        return cursor.rowcount == 1
+        async with self._write:
+            cursor = await self.db.execute(
+                f"UPDATE uploads SET state = ? WHERE id = ? AND state IN ({marks})",
+                [str(new), upload_id, *states],
+            )
+            return cursor.rowcount == 1
 
     async def put_segment(self, upload_id: str, segment: Segment) -> None:
-        await self.db.execute(
-            'INSERT OR REPLACE INTO segments (upload_id, start, "end", digest) VALUES (?, ?, ?, ?)',
-            (upload_id, segment.start, segment.end, segment.digest),
-        )
+        async with self._write:
+            await self.db.execute(
+                'INSERT OR REPLACE INTO segments (upload_id, start, "end", digest) '
+                "VALUES (?, ?, ?, ?)",
+                (upload_id, segment.start, segment.end, segment.digest),
+            )
 
     async def find_by_content(
         self,
@@ -227,4 +236,5 @@ class SqliteMetaStore(MetaStore):
             return [row[0] for row in await cur.fetchall()]
 
     async def delete(self, upload_id: str) -> None:
-        await self.db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        async with self._write:
+            await self.db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
