@@ -141,11 +141,7 @@ def test_multi_chunk_upload_is_byte_identical(
 @pytest.mark.browser
 def test_drag_and_drop(server: ServerProcess, client: httpx.Client) -> None:
     sizes = [200_000, 70_000]
-    # allow_failed_loads: two concurrent POST /api/task can meet the SQLite store's
-    # "cannot start a transaction within a transaction" 500; the client retries it
-    result = run_scenario(
-        "drop.mjs", allow_failed_loads=True, url=server.url, query=QUERY, sizes=sizes
-    )
+    result = run_scenario("drop.mjs", url=server.url, query=QUERY, sizes=sizes)
     assert result["highlighted"], "the drop zone shows that it will take the files"
     rows = {row["name"]: row for row in result["rows"]}
     for k, size in enumerate(sizes):
@@ -205,8 +201,6 @@ def test_several_files_at_once_with_screenshot(
     shot.unlink(missing_ok=True)
     result = run_scenario(
         "upload.mjs",
-        # concurrent task creation can meet the SQLite store's 500 (see test_drag_and_drop)
-        allow_failed_loads=True,
         url=server.url,
         files=[str(tmp_path / name) for name in files],
         query=QUERY,
