@@ -52,13 +52,17 @@ def test_file_hash_normalisation() -> None:
         normalize_file_hash("sha1", "ab" * 20)
 
 
-async def test_stream_reblocks_and_feeds_extra_hashers() -> None:
-    prefix = hashlib.md5()
+async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
+    tapped: list[bytes] = []
+
+    async def tap(block: bytes) -> None:
+        tapped.append(block)
+
     body = [b"a" * 700_000, b"b" * 700_000, b"c" * 5]
-    stream = DigestingStream(pieces(*body), expected_length=1_400_005, extra=[prefix])
-    assert await drain(stream) == b"".join(body)
+    stream = DigestingStream(pieces(*body), expected_length=1_400_005, tap=tap)
+    assert await drain(stream) == b"".join(body) == b"".join(tapped)
     assert stream.complete and stream.received == 1_400_005
-    assert prefix.hexdigest() == hashlib.md5(b"".join(body)).hexdigest()
+    assert [len(b) for b in tapped] == [1_400_000, 5]  # 1 MiB blocks, not network pieces
 
 
 async def test_stream_refuses_wrong_lengths_and_checksums() -> None:

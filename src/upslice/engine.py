@@ -22,14 +22,8 @@ from upslice.errors import (
     TooLarge,
     WrongChunk,
 )
-from upslice.hashing import (
-    Checksum,
-    Crc32,
-    DigestingStream,
-    Hasher,
-    new_hasher,
-    normalize_file_hash,
-)
+from upslice.hashing import Checksum, Crc32, DigestingStream, normalize_file_hash
+from upslice.prefix import PrefixHash, Reader
 from upslice.record import Segment, State, Upload
 from upslice.stores.base import DataStore, MetaStore
 
@@ -68,22 +62,12 @@ class TaskSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Prefix:
-    """Running hash of the contiguous received prefix, so completion needs no full re-read."""
-
-    hasher: Hasher
-    offset: int = 0
-    busy: bool = False  # fed by a request body in flight
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class Engine:
     def __init__(self, data: DataStore, meta: MetaStore, limits: Limits | None = None) -> None:
         self.data = data
         self.meta = meta
         self.limits = limits or Limits()
-        self._prefixes: dict[str, _Prefix] = {}
+        self._prefixes: dict[str, PrefixHash] = {}
         self._inflight: set[tuple[str, int]] = set()
         self._appending: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -323,15 +307,13 @@ class Engine:
             raise Conflict("this chunk is already being uploaded by another request", offset=start)
         self._inflight.add(key)
         prefix = self._prefix(upload)
-        feeds_prefix = not replace and prefix.offset == start and not prefix.busy
-        if feeds_prefix:
-            prefix.busy = True
+        feeds_prefix = not replace and prefix.claim(start)
         stream = DigestingStream(
             body,
             expected_length=length,
             limit=limit,
             checksum=checksum,
-            extra=[prefix.hasher] if feeds_prefix else None,
+            tap=prefix.feed if feeds_prefix else None,
             keep_partial=keep_partial,
         )
         accepted = False
@@ -344,16 +326,12 @@ class Engine:
                 await self.meta.put_segment(upload.id, Segment(start, end, stream.digest))
                 self.counters["chunks_received"] += 1
                 self.counters["bytes_received"] += stream.received
-                if feeds_prefix:
-                    prefix.offset = end
-                elif old is not None and old.digest != stream.digest and prefix.offset > start:
-                    self._prefixes.pop(upload.id, None)  # bytes it hashed were replaced
+                if old is not None and old.digest != stream.digest and prefix.queued > start:
+                    self._drop_prefix(upload.id)  # bytes it hashed were replaced
         finally:
             self._inflight.discard(key)
             if feeds_prefix:
-                prefix.busy = False
-                if not accepted:
-                    self._prefixes.pop(upload.id, None)  # it saw bytes that do not count
+                prefix.release(accepted)  # a refused body was fed: that hash is unusable
         return stream
 
     async def _after_receive(self, upload_id: str) -> Upload:
@@ -362,32 +340,24 @@ class Engine:
             raise NotFound("the upload was deleted while receiving", uploadId=upload_id)
         now = utcnow()
         await self.meta.update(upload_id, updated_at=now, expires_at=now + self.limits.expiry)
-        await self._advance_prefix(upload)
+        prefix = self._prefix(upload)
+        prefix.catch_up(upload.offset, self._reader(upload))
+        await prefix.keep_up(upload.offset)
         return upload.evolve(updated_at=now, expires_at=now + self.limits.expiry)
 
-    def _prefix(self, upload: Upload) -> _Prefix:
+    def _prefix(self, upload: Upload) -> PrefixHash:
         prefix = self._prefixes.get(upload.id)
-        if prefix is None:
-            prefix = self._prefixes[upload.id] = _Prefix(new_hasher(upload.hash_algorithm))
+        if prefix is None or prefix.broken:
+            prefix = self._prefixes[upload.id] = PrefixHash(upload.hash_algorithm)
         return prefix
 
-    async def _advance_prefix(self, upload: Upload) -> _Prefix:
-        """Feed received bytes that now continue the hashed prefix (read back from the store)."""
-        prefix = self._prefix(upload)
-        async with prefix.lock:
-            target = upload.offset
-            if prefix.busy or prefix.offset >= target:
-                return prefix
-            prefix.busy = True
-            try:
-                async for block in self.data.read(upload, prefix.offset, target):
-                    await asyncio.to_thread(prefix.hasher.update, block)
-                    prefix.offset += len(block)
-            finally:
-                prefix.busy = False
-            if prefix.offset != target:
-                self._prefixes.pop(upload.id, None)
-        return prefix
+    def _drop_prefix(self, upload_id: str) -> None:
+        prefix = self._prefixes.pop(upload_id, None)
+        if prefix is not None:
+            prefix.close()
+
+    def _reader(self, upload: Upload) -> Reader:
+        return lambda start, end: self.data.read(upload, start, end)
 
     # ---- completion ----------------------------------------------------------------------
 
@@ -455,7 +425,7 @@ class Engine:
             expires_at=None,
             store_state=store_state,
         )
-        self._prefixes.pop(upload.id, None)
+        self._drop_prefix(upload.id)
         log.info("completed upload %s (%s %s)", upload.id, upload.hash_algorithm, digest)
         return upload.evolve(
             state=State.COMPLETE,
@@ -466,12 +436,16 @@ class Engine:
         )
 
     async def _whole_digest(self, upload: Upload, *, trust_cache: bool) -> str:
-        if not trust_cache:
-            self._prefixes.pop(upload.id, None)
-        prefix = await self._advance_prefix(upload)
-        if prefix.offset != upload.size:
+        assert upload.size is not None
+        if trust_cache:
+            digest = await self._prefix(upload).digest(upload.size, self._reader(upload))
+            if digest is not None:
+                return digest
+        self._drop_prefix(upload.id)  # start over from the stored bytes
+        digest = await self._prefix(upload).digest(upload.size, self._reader(upload))
+        if digest is None:
             raise Conflict("the file could not be read back for verification")
-        return prefix.hasher.hexdigest()
+        return digest
 
     async def _corrupted_chunks(self, upload: Upload) -> list[int]:
         """Chunks whose stored bytes no longer match the digest taken when they arrived."""
@@ -493,7 +467,7 @@ class Engine:
     async def _remove(self, upload: Upload) -> None:
         await self.meta.delete(upload.id)
         await self.data.delete(upload)
-        self._prefixes.pop(upload.id, None)
+        self._drop_prefix(upload.id)
         log.info("removed upload %s", upload.id)
 
     async def sweep(self, now: datetime | None = None) -> int:

@@ -8,7 +8,7 @@ import binascii
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -100,8 +100,8 @@ class DigestingStream:
     raises (after the last block, before the store could finish) when the body is short, too
     long or fails its checksum, so a store never commits such a body. With `keep_partial`, a
     body cut short just ends: the store keeps what arrived and `complete` stays False.
-    `extra` hashers see every byte too: that is how the whole-file prefix hash is fed
-    without reading the data back.
+    `tap` is handed every block too: that is how the whole-file prefix hash is fed without
+    reading the data back.
     """
 
     def __init__(
@@ -111,7 +111,7 @@ class DigestingStream:
         expected_length: int | None,
         limit: int | None = None,
         checksum: Checksum | None = None,
-        extra: list[Hasher] | None = None,
+        tap: Callable[[bytes], Awaitable[None]] | None = None,
         keep_partial: bool = False,
     ) -> None:
         self.source = source
@@ -120,7 +120,8 @@ class DigestingStream:
         self.checksum = checksum
         self.keep_partial = keep_partial and checksum is None
         self.crc = Crc32()
-        self.hashers: list[Hasher] = [self.crc, *(extra or [])]
+        self.tap = tap
+        self.hashers: list[Hasher] = [self.crc]
         self.checksum_hasher: Hasher | None = None
         if checksum is not None:
             self.checksum_hasher = new_hasher(checksum.algorithm)
@@ -169,6 +170,8 @@ class DigestingStream:
         block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         # hashlib releases the GIL on large buffers: this runs beside the event loop.
         await anyio.to_thread.run_sync(_update_all, self.hashers, block)
+        if self.tap is not None:
+            await self.tap(block)
         self.received += len(block)
         return block
 
