@@ -153,7 +153,7 @@ def tasks_row(
         assert http.get(f"/api/task/{task['id']}").json()["hash"] == digest
         http.delete(f"/api/task/{task['id']}")
     label = f"upslice tasks API, {streams} stream{'s' if streams > 1 else ''}"
-    note = f"{chunk // MiB} MiB chunks; done {latency * 1000:.0f} ms after the last chunk"
+    note = f"{chunk // MiB} MiB chunks; done {max(latency, 0) * 1000:.0f} ms after the last chunk"
     return Row(label, seconds, size, note=note), latency
 
 
@@ -167,6 +167,7 @@ def run_server_rows(path: Path, digest: str, size: int, workdir: Path, rows: lis
             row, _ = tasks_row(server, path, digest, size, streams, 8 * MiB)
             row.peak_rss = peak_rss(server.proc.pid)
             rows.append(row)
+        rows.append(memory_check_row(path, size, workdir))
         for extra in EXTRA_ROWS:
             rows.extend(extra(server, path, digest, size, workdir))
     finally:
@@ -289,6 +290,27 @@ def tus_server_peer_rows(path: Path, size: int, workdir: Path) -> list[Row]:
     finally:
         peer.terminate()
         peer.wait(10)
+
+
+def memory_check_row(path: Path, size: int, workdir: Path) -> Row:
+    """A fresh server fed a quarter of the file: peak RSS must not depend on the file size."""
+    small = workdir / "quarter.bin"
+    with open(path, "rb") as src, open(small, "wb") as dst:
+        dst.write(src.read(size // 4))
+    digest = hashlib.md5(small.read_bytes()).hexdigest()
+    server = ServerProcess(
+        workdir / "memory-check", "--max-chunk-size", str(64 * MiB), "--log-level", "warning"
+    ).start()
+    try:
+        assert server.proc is not None
+        row, _ = tasks_row(server, small, digest, size // 4, 4, 8 * MiB)
+        row.name += f", {size // 4 // MiB} MiB file"
+        row.note = "fresh server: compare its peak RSS with the full-size rows"
+        row.peak_rss = peak_rss(server.proc.pid)
+        return row
+    finally:
+        server.stop()
+        small.unlink()
 
 
 def print_table(rows: list[Row], size: int) -> None:
