@@ -64,3 +64,32 @@ async def test_prefix_hash_is_right_in_any_arrival_order(engine: Engine, seed: i
     assert upload.done and upload.hash == spec.hash
     read = b"".join([b async for b in engine.data.read(upload, 0, len(data))])
     assert read == data
+
+
+async def test_a_stale_view_never_writes_over_an_acknowledged_chunk(engine: Engine) -> None:
+    """A request that looked at the task before another request stored the same chunk must
+    still treat its body as a replacement: a cut body then leaves the stored chunk intact."""
+    from upslice.errors import ClientGone
+
+    chunk = 2 * MiB  # bigger than a write block, so a cut body has reached the store
+    data = random.Random(9).randbytes(2 * chunk + 100)
+    spec = TaskSpec(
+        hash=hashlib.md5(data).hexdigest(),
+        file_name="f",
+        file_type="x/y",
+        file_size=len(data),
+        chunk_size=chunk,
+    )
+    stale, _ = await engine.create_task(spec)
+    await engine.write_chunk(stale.id, 0, body(data[:chunk]))
+
+    async def cut() -> AsyncIterator[bytes]:
+        yield b"\xff" * (chunk - 1000)
+        raise ClientGone("cut")
+
+    with pytest.raises(ClientGone):
+        await engine._receive(stale, 0, chunk, cut(), None, replace=False)
+    await engine.write_chunk(stale.id, 1, body(data[chunk : 2 * chunk]))
+    done = await engine.write_chunk(stale.id, 2, body(data[2 * chunk :]))
+    assert done.done
+    assert b"".join([b async for b in engine.data.read(done, 0, len(data))]) == data

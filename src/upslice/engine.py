@@ -260,18 +260,18 @@ class Engine:
         content_length: int | None = None,
     ) -> Upload:
         """Append at `offset` (tus PATCH); keeps what arrived if the body is cut short."""
-        upload = await self._receivable(upload_id, owner)
-        if offset != upload.offset:
-            raise OffsetMismatch(
-                f"the upload is at offset {upload.offset}, not {offset}", offset=upload.offset
-            )
         if upload_id in self._appending:
             raise Locked("another request is appending to this upload", uploadId=upload_id)
-        limit = None if upload.size is None else upload.size - offset
-        if content_length is not None and limit is not None and content_length > limit:
-            raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
         self._appending.add(upload_id)
-        try:
+        try:  # the offset is read under the append lock, so it cannot be stale
+            upload = await self._receivable(upload_id, owner)
+            if offset != upload.offset:
+                raise OffsetMismatch(
+                    f"the upload is at offset {upload.offset}, not {offset}", offset=upload.offset
+                )
+            limit = None if upload.size is None else upload.size - offset
+            if content_length is not None and limit is not None and content_length > limit:
+                raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
             await self._receive(
                 upload, offset, None, body, checksum, replace=False, limit=limit, keep_partial=True
             )
@@ -306,6 +306,12 @@ class Engine:
         if key in self._inflight:
             raise Conflict("this chunk is already being uploaded by another request", offset=start)
         self._inflight.add(key)
+        try:  # re-read under the chunk's in-flight mark: an earlier request may have landed
+            upload = await self._receivable(upload.id, upload.owner)
+        except BaseException:
+            self._inflight.discard(key)
+            raise
+        replace = replace or any(s.start == start for s in upload.segments)
         prefix = self._prefix(upload)
         feeds_prefix = not replace and prefix.claim(start)
         stream = DigestingStream(

@@ -114,17 +114,19 @@ def test_server_restart_between_chunks_keeps_state(server: ServerProcess) -> Non
 
 
 def test_request_cut_midway_never_counts(client: httpx.Client, server: ServerProcess) -> None:
-    data = random_bytes(4 * CHUNK)
-    task = create(client, data, CHUNK).json()
+    big = 2 * 1024 * 1024  # larger than the server's write block: a cut body reaches the disk
+    data = random_bytes(4 * big)
+    task = create(client, data, big).json()
     assert put_chunk(client, task, 1, chunk_of(data, task, 1)).status_code == 200
     for index in (0, 1):  # a new chunk, and a re-send over an acknowledged one
         with socket.create_connection(("127.0.0.1", server.port)) as raw:
             raw.sendall(
                 f"PUT /api/task/{task['id']}/chunk/{index} HTTP/1.1\r\nHost: x\r\n"
                 "Content-Type: application/octet-stream\r\n"
-                f"Content-Length: {CHUNK}\r\n\r\n".encode()
-                + b"\xff" * (CHUNK // 2)
+                f"Content-Length: {big}\r\n\r\n".encode()
+                + b"\xff" * (big - 4096)
             )
+            time.sleep(0.3)  # let the server write what arrived before the cut
     state = client.get(f"/api/task/{task['id']}").json()
     assert state["receivedChunks"] == [1]
     for index in (0, 2, 3):
