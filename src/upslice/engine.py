@@ -398,6 +398,7 @@ class Engine:
                     return current
                 raise Conflict("the upload is being completed by another request")
             try:
+                upload = await self._settled(upload_id)
                 return await self._verify_and_publish(upload)
             except HashMismatch:
                 await self.meta.transition(upload_id, [State.VERIFYING], State.FAILED)
@@ -407,6 +408,19 @@ class Engine:
                 raise
             finally:
                 self._locks.pop(upload_id, None)
+
+    async def _settled(self, upload_id: str) -> Upload:
+        """The record once writes that began before verification have landed.
+
+        New writes are refused in the verifying state; a re-sent chunk already under way must
+        not change bytes while they are hashed.
+        """
+        while any(key[0] == upload_id for key in self._inflight):
+            await asyncio.sleep(0.01)
+        upload = await self.meta.get(upload_id)
+        if upload is None:
+            raise NotFound("the upload was deleted during completion", uploadId=upload_id)
+        return upload
 
     async def _verify_and_publish(self, upload: Upload) -> Upload:
         digest = await self._whole_digest(upload, trust_cache=True)
