@@ -133,9 +133,13 @@ class ChunkSender:
     async def _send(self, index: int) -> Task | None:
         start, end = self.task.chunk_range(index)
 
+        def read() -> tuple[bytes, str]:  # off the event loop: reading and MD5 both block
+            data = self.source.read_exactly(start, end - start)
+            return data, upload_checksum(data, "md5")
+
         async def attempt() -> Task | None:
-            data = await asyncio.to_thread(self.source.read_exactly, start, end - start)
-            return await self._put(index, data)
+            data, checksum = await asyncio.to_thread(read)
+            return await self._put(index, data, checksum)
 
         return await with_retries(
             f"chunk {index}",
@@ -145,7 +149,7 @@ class ChunkSender:
             should_retry=chunk_retryable,
         )
 
-    async def _put(self, index: int, data: bytes) -> Task | None:
+    async def _put(self, index: int, data: bytes, checksum: str) -> Task | None:
         sent = 0
 
         async def body() -> AsyncIterator[bytes]:
@@ -160,7 +164,7 @@ class ChunkSender:
         headers = {
             "Content-Type": "application/octet-stream",
             "Content-Length": str(len(data)),
-            "Upload-Checksum": upload_checksum(data, "md5"),
+            "Upload-Checksum": checksum,
         }
         try:
             response = await self.client.send(
