@@ -147,21 +147,10 @@ class AsyncClient:
         """
         from upslice.client import chunked, tus
 
-        if protocol == "tus":
-            return await tus.upload(
-                self,
-                file,
-                concurrency=concurrency,
-                chunk_size=chunk_size,
-                hash_algorithm=hash_algorithm,
-                metadata=metadata,
-                progress=progress,
-                file_name=file_name,
-                file_type=file_type,
-            )
-        if protocol != "tasks":
+        uploaders = {"tasks": chunked.upload, "tus": tus.upload}
+        if protocol not in uploaders:
             raise ValueError(f"protocol must be 'tasks' or 'tus', not {protocol!r}")
-        return await chunked.upload(
+        return await uploaders[protocol](
             self,
             file,
             concurrency=concurrency,
