@@ -126,3 +126,21 @@ def test_expired_uploads_are_swept_by_the_server(tmp_path: Path) -> None:
             assert http.get(f"/api/task/{task['id']}").json()["error"]["code"] == "not_found"
     finally:
         server.stop()
+
+
+def test_chunks_for_an_expired_task_are_refused_with_410(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        "--min-chunk-size", "1024", "--expiry-seconds", "0.5", "--sweep-interval-seconds", "3600",
+    ).start()  # fmt: skip
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            data = random_bytes(2048)
+            task = create(http, data, 1024).json()
+            time.sleep(0.7)
+            reply = put_chunk(http, task, 0, data[:1024])
+            assert reply.status_code == 410 and reply.json()["error"]["code"] == "gone"
+            again = create(http, data, 1024)  # the client starts over with a fresh task
+            assert again.status_code == 201 and again.json()["id"] != task["id"]
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ from typing import Any
 from upslice import ranges
 from upslice.errors import (
     Conflict,
+    Gone,
     HashMismatch,
     InvalidInput,
     Locked,
@@ -288,6 +289,8 @@ class Engine:
             raise Conflict("the upload is already complete", uploadId=upload_id)
         if upload.state is State.VERIFYING:
             raise Conflict("the upload is being verified", uploadId=upload_id)
+        if self._expired(upload):  # the sweeper will remove it: never write into that
+            raise Gone("the upload has expired; create it again", uploadId=upload_id)
         return upload
 
     async def _receive(
