@@ -21,7 +21,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         400: "malformed field or header",
-        404: "unknown (or expired) task",
+        404: "unknown task",
+        410: "the task expired before it was finished",
         409: "wrong chunk index or size, or a conflicting state",
         413: "beyond the size limits",
         415: "unsupported Content-Type",
