@@ -60,6 +60,10 @@ CASES = [
     Case("empty name", "POST", "/api/task", 400, "invalid_input", json=valid_task(fileName="")),
     Case("unknown field", "POST", "/api/task", 400, "invalid_input", json=valid_task(colour=1)),
     Case(
+        "huge metadata", "POST", "/api/task", 400, "invalid_input",
+        json=valid_task(metadata={"notes": "x" * 20_000}),
+    ),
+    Case(
         "not json", "POST", "/api/task", 400, "invalid_input",
         content=b"{", headers={"Content-Type": "application/json"},
     ),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from upslice.record import Upload
+
+MAX_METADATA_BYTES = 16 * 1024
 
 
 class CamelModel(BaseModel):
@@ -23,6 +26,14 @@ class TaskCreate(CamelModel):
     hash_algorithm: Literal["md5", "sha256"] = "md5"
     chunk_size: int | None = Field(None, gt=0, description="a proposal the server may clamp")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Metadata lives in every record read: keep it to a size a database row welcomes."""
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must stay under {MAX_METADATA_BYTES} bytes as JSON")
+        return value
 
 
 class Task(CamelModel):
