@@ -44,7 +44,7 @@ def normalize_file_hash(algorithm: str, value: str) -> str:
 
 
 class Crc32:
-    """zlib's CRC-32 behind the hashlib interface; 8x faster than MD5 here, GIL released."""
+    """zlib's CRC-32 behind the hashlib interface: several times faster than MD5, GIL released."""
 
     def __init__(self) -> None:
         self.value = 0

@@ -1,6 +1,6 @@
 """The whole-file hash, computed beside the requests over the contiguous received prefix.
 
-MD5 runs at ~400 MB/s on one core and cannot be split, so it must not sit on the request path:
+MD5 runs at ~600 MiB/s on one core and cannot be split, so it must not sit on the request path:
 a chunk is acknowledged once its bytes are written and checked (CRC-32, client checksum), while
 one worker task per upload feeds the hash in file order, from bytes handed over in memory by the
 request that continues the prefix, or read back from the store (page cache) for chunks that
