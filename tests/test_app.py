@@ -66,7 +66,10 @@ HOST_APP = textwrap.dedent(
     from fastapi import FastAPI
     from upslice import Settings, create_app
 
-    uploads = create_app(Settings(data_dir=sys.argv[2], min_chunk_size=1024))
+    async def identify(request):
+        return request.headers.get("x-user")
+
+    uploads = create_app(Settings(data_dir=sys.argv[2], min_chunk_size=1024), identify=identify)
     app = FastAPI(lifespan=uploads.router.lifespan_context)
 
     @app.get("/")
@@ -92,14 +95,21 @@ def test_mounted_into_a_host_fastapi_app(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        with httpx.Client(base_url=base + "/uploads") as http:
+        alice = {"x-user": "alice"}
+        with httpx.Client(base_url=base + "/uploads", headers=alice) as http:
             data = random_bytes(3000)
             task = create(http, data, 1024).json()
             for index in range(3):
                 reply = put_chunk(http, task, index, data[index * 1024 : (index + 1) * 1024])
             url = reply.json()["fileUrl"]
             assert url.startswith(base + "/uploads/api/task/")
-            assert httpx.get(url).content == data
+            assert httpx.get(url, headers=alice).content == data
+            assert [t["id"] for t in http.get("/api/tasks").json()["tasks"]] == [task["id"]]
+        with httpx.Client(base_url=base + "/uploads", headers={"x-user": "bob"}) as other:
+            assert other.get(f"/api/task/{task['id']}").status_code == 404  # not bob's
+            assert other.get(url).status_code == 404
+            assert other.delete(f"/api/task/{task['id']}").status_code == 404
+            assert other.get("/api/tasks").json()["tasks"] == []
         assert httpx.get(base + "/").json() == {"app": "host"}
     finally:
         proc.terminate()
