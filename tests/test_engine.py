@@ -93,3 +93,12 @@ async def test_a_stale_view_never_writes_over_an_acknowledged_chunk(engine: Engi
     done = await engine.write_chunk(stale.id, 2, body(data[2 * chunk :]))
     assert done.done
     assert b"".join([b async for b in engine.data.read(done, 0, len(data))]) == data
+
+
+def test_upload_ids_are_random_url_safe_and_never_look_like_options() -> None:
+    from upslice.engine import new_upload_id
+
+    ids = {new_upload_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for upload_id in ids:
+        assert len(upload_id) == 26 and upload_id.isalnum() and upload_id.islower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -37,8 +38,12 @@ def utcnow() -> datetime:
 
 
 def new_upload_id() -> str:
-    """128 random bits, URL-safe; never derived from the content."""
-    return secrets.token_urlsafe(16)
+    """128 random bits, never derived from the content.
+
+    Base32 in lower case: URL-safe, easy to read aloud and copy, and never starting with "-"
+    (which a shell command would take for an option).
+    """
+    return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
 
 
 @dataclass(frozen=True)
