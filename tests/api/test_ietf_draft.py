@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -396,3 +398,37 @@ def test_tus_headers_do_not_leak_into_draft_requirements(client: httpx.Client) -
     response = client.post("/files/", headers=complete(), content=b"x")
     assert response.status_code == 201
     assert client.head(response.headers["Location"], headers=TUS).status_code == 200
+
+
+def test_104_announces_the_upload_before_the_body_so_a_cut_creation_resumes(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    data = hashlib.sha256(b"seed").digest() * 4096  # 128 KiB
+    head = (
+        f"POST /files/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Upload-Draft-Interop-Version: 8\r\n"
+        f"Upload-Complete: ?1\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(head.encode())  # headers only: the 104 must come before any body byte
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += raw.recv(4096)
+        raw.sendall(data[:50_000])  # then the connection dies mid-body
+    status, *fields = interim.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert status == "HTTP/1.1 104 Upload Resumption Supported"
+    headers = dict(field.split(": ", 1) for field in fields)
+    assert headers["Upload-Draft-Interop-Version"] == "8"
+    assert headers["Upload-Limit"].startswith(f"max-size={MAX}")
+    location = headers["Location"]
+    offset = 0
+    for _ in range(50):  # the server keeps what arrived before the cut
+        offset = int(client.head(location, headers=DRAFT).headers["Upload-Offset"])
+        if offset:
+            break
+        time.sleep(0.05)
+    finish = client.patch(location, content=data[offset:], headers=append(offset, done=True))
+    assert finish.status_code == 200, finish.text
+    assert finish.headers["Upload-Complete"] == "?1"
+    assert client.get(location).content == data

@@ -3,8 +3,8 @@
 A request is a draft request when it carries `Upload-Draft-Interop-Version`. Creation is a POST
 to /files/ with `Upload-Complete`; the upload resource is /files/{id} (HEAD/GET offset
 retrieval, PATCH with `application/partial-upload`, DELETE cancellation). Integrity uses RFC 9530
-`Repr-Digest` (whole upload) and `Content-Digest` (one request). No 104 interim responses: the
-ASGI server cannot send them, so the upload URL arrives with the final response only.
+`Repr-Digest` (whole upload) and `Content-Digest` (one request). Creation announces the upload
+with a 104 interim response before reading the body (see `upslice.api.interim`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from upslice.api.identity import owner_of
+from upslice.api.interim import send_interim
 from upslice.api.tasks import present
 from upslice.api.tus_common import (
     INTEROP_VERSION,
@@ -232,6 +233,16 @@ async def create(
         extra={"interop": int(INTEROP_VERSION)},
     )
     location = url_of(request, upload.id)
+    send_interim(
+        request,
+        104,
+        "Upload Resumption Supported",
+        {
+            "Location": location,
+            "Upload-Draft-Interop-Version": INTEROP_VERSION,
+            "Upload-Limit": limit_header(engine, upload),
+        },
+    )
     try:
         upload = await receive(request, engine, upload, complete, checksum, owner)
     except UploadError as exc:
