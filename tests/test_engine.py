@@ -88,7 +88,7 @@ async def test_a_stale_view_never_writes_over_an_acknowledged_chunk(engine: Engi
         raise ClientGone("cut")
 
     with pytest.raises(ClientGone):
-        await engine._receive(stale, 0, chunk, cut(), None, replace=False)
+        await engine._receive(stale, 0, chunk, cut(), None)
     await engine.write_chunk(stale.id, 1, body(data[chunk : 2 * chunk]))
     done = await engine.write_chunk(stale.id, 2, body(data[2 * chunk :]))
     assert done.done

@@ -248,8 +248,7 @@ class Engine:
                 f"chunk {index} must be {end - start} bytes, the request declares {content_length}",
                 expectedSize=end - start,
             )
-        replace = index in upload.received_chunks
-        await self._receive(upload, start, end - start, body, checksum, replace)
+        await self._receive(upload, start, end - start, body, checksum)
         upload = await self._after_receive(upload_id)
         if not upload.done and upload.current_chunk == upload.chunk_count:
             upload = await self.complete(upload_id, owner)
@@ -279,7 +278,7 @@ class Engine:
             if content_length is not None and limit is not None and content_length > limit:
                 raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
             await self._receive(
-                upload, offset, None, body, checksum, replace=False, limit=limit, keep_partial=True
+                upload, offset, None, body, checksum, limit=limit, keep_partial=True
             )
         finally:
             self._appending.discard(upload_id)
@@ -305,11 +304,10 @@ class Engine:
         length: int | None,
         body: AsyncIterator[bytes],
         checksum: Checksum | None,
-        replace: bool,
         *,
         limit: int | None = None,
         keep_partial: bool = False,
-    ) -> DigestingStream:
+    ) -> None:
         key = (upload.id, start)
         if key in self._inflight:
             raise Conflict("this chunk is already being uploaded by another request", offset=start)
@@ -319,7 +317,7 @@ class Engine:
         except BaseException:
             self._inflight.discard(key)
             raise
-        replace = replace or any(s.start == start for s in upload.segments)
+        replace = any(s.start == start for s in upload.segments)  # a re-send: write aside
         prefix = self._prefix(upload)
         feeds_prefix = not replace and prefix.claim(start)
         stream = DigestingStream(
@@ -346,7 +344,6 @@ class Engine:
             self._inflight.discard(key)
             if feeds_prefix:
                 prefix.release(accepted)  # a refused body was fed: that hash is unusable
-        return stream
 
     async def _after_receive(self, upload_id: str) -> Upload:
         upload = await self.meta.get(upload_id)
