@@ -1,14 +1,21 @@
 """upslice benchmark: upload throughput, completion latency and server memory, beside peers.
 
-Starts real servers on loopback and prints a Markdown table. Every row moves the same file:
+Starts real servers on loopback and prints Markdown tables. First upslice beside its peers
+(@tus/server, tuspyserver, a null tus server) with one lean asyncio client, in interleaved rounds
+(bench/sidebyside.py). Then rows that need their own client, each moving the same file:
   raw socket    a plain loopback receiver writing to a file: this machine's ceiling
   tasks API     PUT /api/task/{id}/chunk/{i}, 1 and 4 parallel chunk streams
   tus           one PATCH of the whole file, and 8 MiB PATCHes, against upslice's /files/
                 and against a stock @tus/server (Node, FileStore) as the peer
-  CLI           `upslice upload`, hashing included
+  CLI           `upslice upload`, hashing included: beside the upload, and --hash-first
   browser       the JS client in Debian's Chromium (bench/browser.mjs): hash-wasm MD5 speed,
-                and the upload itself (hashing excluded), 128 MiB
-Run: `make bench` (or `python bench/run.py --size-mib 1024`).
+                the default flow end to end (hashing while uploading), and `hashFirst`'s
+                upload alone and end to end, 128 MiB
+  scaling       1 worker vs `--workers 2`, 3 nodes behind nginx (SQLite, PostgreSQL), and 50
+                concurrent small uploads, in interleaved rounds (bench/scaling.py)
+  S3            the tasks API and tus on `--store s3://` against moto: bytes read back from S3
+                per uploaded byte and server RSS (bench/s3rows.py; moto is no speed reference)
+Run: `make bench` (or `python bench/run.py --size-mib 1024`; `--rows scaling` for those alone).
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from typing import BinaryIO
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess
+
+from scaling import Server, print_series, scaling_rows
+from sidebyside import side_by_side
 
 MiB = 1024 * 1024
 
@@ -73,11 +83,14 @@ def peak_rss(pid: int) -> int:
 
 def raw_socket_row(path: Path, size: int, workdir: Path) -> Row:
     """The ceiling: a receiver that does nothing but recv_into and write to a file."""
-    port = free_port()
+    listener = socket.create_server(("127.0.0.1", 0))  # bound and listening before the child
+    port = listener.getsockname()[1]
     receiver = subprocess.Popen(
-        [sys.executable, "-c", RAW_RECEIVER, str(port), str(workdir / "raw.out"), str(size)]
-    )
-    time.sleep(0.5)
+        [sys.executable, "-c", RAW_RECEIVER, str(listener.fileno()), str(workdir / "raw.out"),
+         str(size)],
+        pass_fds=[listener.fileno()],
+    )  # fmt: skip
+    listener.close()  # the child holds its own copy; connections queue until it accepts
     start = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as sock, open(path, "rb") as handle:
         sock.sendfile(handle)
@@ -90,8 +103,8 @@ def raw_socket_row(path: Path, size: int, workdir: Path) -> Row:
 
 RAW_RECEIVER = """
 import socket, sys
-port, out, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-srv = socket.create_server(("127.0.0.1", port))
+fd, out, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+srv = socket.socket(fileno=fd)
 conn, _ = srv.accept()
 buf = bytearray(1 << 20)
 view = memoryview(buf)
@@ -108,7 +121,7 @@ conn.sendall(b"k")
 
 
 def tasks_row(
-    server: ServerProcess, path: Path, digest: str, size: int, streams: int, chunk_size: int
+    server: Server, path: Path, digest: str, size: int, streams: int, chunk_size: int
 ) -> tuple[Row, float]:
     """Upload through the tasks API; returns the row and the completion latency."""
     with httpx.Client(base_url=server.url, timeout=120) as http:
@@ -231,20 +244,35 @@ def upslice_tus_rows(
 
 
 def cli_rows(server: ServerProcess, path: Path, digest: str, size: int, workdir: Path) -> list[Row]:
-    command = [sys.executable, "-m", "upslice", "upload", str(path), "--server", server.url]
-    start = time.perf_counter()
-    subprocess.run(
-        [*command, "--quiet", "--chunk-size", str(8 * MiB)], check=True, stdout=subprocess.DEVNULL
-    )
-    seconds = time.perf_counter() - start
-    return [Row("upslice CLI upload, 4 streams", seconds, size, note="includes hashing the file")]
+    """`upslice upload` as a user runs it: by default hashing beside the upload, and with
+    `--hash-first` (hash the whole file, then upload). Each run starts with an empty client
+    state and its task is deleted after it, so that neither resumes nor goes instant."""
+    rows = []
+    for flags, label, note in (
+        ((), "upslice CLI upload, 4 streams", "hashing beside the upload (default)"),
+        (("--hash-first",), "upslice CLI upload --hash-first", "hash the file, then upload"),
+    ):
+        state = tempfile.mkdtemp(prefix="cli-state-", dir=workdir)
+        command = [sys.executable, "-m", "upslice", "upload", str(path), "--server", server.url,
+                   "--chunk-size", str(8 * MiB), "--json", "--quiet", *flags]  # fmt: skip
+        start = time.perf_counter()
+        done = subprocess.run(
+            command, check=True, capture_output=True, text=True,
+            env={**os.environ, "UPSLICE_STATE_DIR": state},
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        task = json.loads(done.stdout)["tasks"][0]
+        assert task["done"] and task["hash"] == digest and not task["instant"], task
+        httpx.delete(f"{server.url}/api/task/{task['id']}").raise_for_status()
+        rows.append(Row(label, seconds, size, note=note))
+    return rows
 
 
 def browser_rows(
     server: ServerProcess, path: Path, digest: str, size: int, workdir: Path
 ) -> list[Row]:
     root = Path(__file__).resolve().parent.parent
-    mib = min(128, size // MiB)  # larger in-memory Blobs fail to read in headless Chromium
+    mib = min(128, size // MiB)  # 3 rounds of each flow: keep them short
     result = subprocess.run(
         ["node", str(root / "bench/browser.mjs"), server.url, "--hash-mib", str(mib),
          "--upload-mib", str(mib), "--chunk-size", str(8 * MiB)],
@@ -256,12 +284,15 @@ def browser_rows(
     def seconds(mb_per_s: float) -> float:  # the script reports MB = 10^6 bytes
         return moved / (mb_per_s * 1e6)
 
+    ratio = figures["e2eMBps"] / figures["hashMBps"]
     return [
         Row("browser: hash-wasm MD5 in a Web Worker", seconds(figures["hashMBps"]), moved,
             note="Chromium, client side only"),
-        Row("browser client, 4 streams", seconds(figures["uploadMBps"]), moved,
-            note="Chromium; per-chunk MD5 checksums; hashing excluded"),
-        Row("browser client, end to end", seconds(figures["totalMBps"]), moved,
+        Row("browser client, end to end (choose file -> done)", seconds(figures["e2eMBps"]),
+            moved, note=f"Chromium; hashes while uploading; CRC-32C per chunk; {ratio:.2f}x MD5"),
+        Row("browser client, hashFirst, 4 streams", seconds(figures["uploadMBps"]), moved,
+            note="Chromium; CRC-32C per chunk; hashing excluded"),
+        Row("browser client, hashFirst, end to end", seconds(figures["totalMBps"]), moved,
             note="Chromium; hash the file, then upload it"),
     ]  # fmt: skip
 
@@ -276,22 +307,16 @@ EXTRA_ROWS: list[Callable[[ServerProcess, Path, str, int, Path], list[Row]]] = [
 def tus_server_peer_rows(path: Path, size: int, workdir: Path) -> list[Row]:
     """@tus/server 2.x with its FileStore: the Node.js reference implementation."""
     root = Path(__file__).resolve().parent.parent
-    port = free_port()
     store = workdir / "tus-node"
     store.mkdir()
-    peer = subprocess.Popen(
-        ["node", str(root / "tests/clients/js/tus-server.mjs"), str(port), str(store)],
+    peer = subprocess.Popen(  # port 0: it binds a free one and prints it once listening
+        ["node", str(root / "tests/clients/js/tus-server.mjs"), "0", str(store)],
         cwd=root,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
     )
     try:
-        url = f"http://127.0.0.1:{port}/files"
-        for _ in range(100):
-            try:
-                httpx.options(url)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        assert peer.stdout is not None
+        url = f"http://127.0.0.1:{int(peer.stdout.readline().split()[-1])}/files"
         return tus_rows(url, "@tus/server (Node)", peer.pid, path, size)
     finally:
         peer.terminate()
@@ -331,16 +356,38 @@ def print_table(rows: list[Row], size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024, help="file size (default 1 GiB)")
+    parser.add_argument(
+        "--rows",
+        choices=["all", "peers", "single", "scaling", "s3"],
+        default="all",
+        help="peers side by side (lean client), single-server rows (CLI, browser, httpx), "
+        "the scaling-out rows, S3 on moto, or all",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
     size = args.size_mib * MiB
     with tempfile.TemporaryDirectory(prefix="upslice-bench-") as tmp:
         workdir = Path(tmp)
         path = workdir / "payload.bin"
+        if args.rows in ("all", "peers"):
+            side_by_side(size, workdir / "peers", args.rounds)
         digest = make_file(path, size)
-        rows = [raw_socket_row(path, size, workdir)]
-        run_server_rows(path, digest, size, workdir, rows)
-        rows.extend(tus_server_peer_rows(path, size, workdir))
-        print_table(rows, size)
+        if args.rows in ("all", "single"):
+            rows = [raw_socket_row(path, size, workdir)]
+            run_server_rows(path, digest, size, workdir, rows)
+            rows.extend(tus_server_peer_rows(path, size, workdir))
+            print_table(rows, size)
+        if args.rows in ("all", "s3"):
+            from s3rows import s3_rows
+
+            print_table(s3_rows(path, digest, size, workdir), size)
+        if args.rows in ("all", "scaling"):
+
+            def upload(server: Server) -> tuple[float, float]:
+                row, latency = tasks_row(server, path, digest, size, 4, 8 * MiB)
+                return row.seconds, latency
+
+            print_series(scaling_rows(upload, size, workdir, args.rounds), size, args.rounds)
 
 
 if __name__ == "__main__":

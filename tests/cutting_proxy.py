@@ -7,8 +7,9 @@ Runs its own event loop in a thread, so blocking clients (requests, httpx, node)
         upload_through(proxy.url)
         assert proxy.cuts == 1
 
-The cut is an abort (RST) of both sides: the client sees a failed request, the server sees
-its request body end early.
+The cut aborts (RST) the client's side, so the client sees a failed request at once; the
+server gets the bytes before the cut and then the end of the stream (FIN), so its request body
+ends early at a known byte, whatever the timing. Its connection is aborted once it closes.
 """
 
 from __future__ import annotations
@@ -102,21 +103,25 @@ class CuttingProxy:
                 writer.transport.abort()
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            cut = False
             try:
                 while data := await src.read(64 * 1024):
                     allowed = self._take(len(data)) if up else None
                     if allowed is not None:
+                        cut = True
+                        client_w.transport.abort()  # the client's request fails at once
                         dst.write(data[:allowed])
                         with contextlib.suppress(ConnectionError):
                             await dst.drain()
-                        await asyncio.sleep(0.05)  # let the partial bytes reach the server
-                        break
+                            dst.write_eof()  # the server reads every byte before the cut
+                        return  # the other pump ends both sides once the server closes
                     dst.write(data)
                     await dst.drain()
             except ConnectionError:
                 pass
             finally:
-                abort()
+                if not cut:
+                    abort()
 
         await asyncio.gather(
             pump(client_r, server_w, True), pump(server_r, client_w, False), return_exceptions=True

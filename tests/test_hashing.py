@@ -10,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from upslice.errors import ChecksumMismatch, ClientGone, InvalidInput, WrongChunk
-from upslice.hashing import Checksum, Crc32, DigestingStream, normalize_file_hash
+from upslice.hashing import (
+    TASK_CHECKSUMS,
+    Checksum,
+    Crc32,
+    Crc32c,
+    DigestingStream,
+    normalize_file_hash,
+    segment_hasher,
+)
 
 
 async def pieces(*parts: bytes, cut: bool = False) -> AsyncIterator[bytes]:
@@ -32,12 +40,41 @@ def test_crc32_matches_zlib_over_any_split(parts: list[bytes]) -> None:
     assert crc.hexdigest() == f"crc32:{zlib.crc32(b''.join(parts)):08x}"
 
 
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_crc32c_is_the_same_over_any_split(parts: list[bytes]) -> None:
+    crc = Crc32c()
+    for part in parts:
+        crc.update(part)
+    whole = Crc32c()
+    whole.update(b"".join(parts))
+    assert crc.hexdigest() == whole.hexdigest()
+
+
+def test_crc32c_is_castagnoli_and_old_segments_keep_their_crc32() -> None:
+    crc = Crc32c()
+    crc.update(b"123456789")
+    assert crc.hexdigest() == "crc32c:e3069283"  # the standard check value (RFC 3720)
+    assert isinstance(segment_hasher("crc32:cbf43926"), Crc32)
+    assert isinstance(segment_hasher("crc32c:e3069283"), Crc32c)
+
+
+async def test_segment_digest_is_the_crc32c_of_the_body() -> None:
+    stream = DigestingStream(pieces(b"1234", b"56789"), expected_length=9)
+    assert await drain(stream) == b"123456789"
+    assert stream.digest == "crc32c:e3069283"
+
+
 def test_checksum_headers_parse_or_say_why() -> None:
     digest = hashlib.sha1(b"x").digest()
     parsed = Checksum.parse_upload_checksum("SHA1 " + base64.b64encode(digest).decode())
     assert parsed == Checksum("sha1", digest)
     with pytest.raises(InvalidInput, match="unsupported checksum algorithm"):
-        Checksum.parse_upload_checksum("crc32 AAAA")
+        Checksum.parse_upload_checksum("crc32 AAAAAA==")  # tus: not advertised, so refused
+    crc = zlib.crc32(b"x").to_bytes(4, "big")
+    tasks = Checksum.parse_upload_checksum(
+        "crc32 " + base64.b64encode(crc).decode(), TASK_CHECKSUMS
+    )
+    assert tasks == Checksum("crc32", crc)
     with pytest.raises(InvalidInput, match="base64"):
         Checksum.parse_content_md5("not base64!")
     with pytest.raises(InvalidInput, match="16 bytes"):

@@ -46,6 +46,12 @@ class MissingChunks(Conflict):
     code = "missing_chunks"
 
 
+class HashMissing(Conflict):
+    """A task created without a hash cannot complete before the hash is declared."""
+
+    code = "hash_missing"
+
+
 class OffsetMismatch(Conflict):
     code = "offset_mismatch"
 
@@ -82,3 +88,27 @@ class ClientGone(UploadError):
     """The request body ended before its declared length: the client went away."""
 
     code, status = "incomplete_body", 400
+
+
+class BodyTimeout(ClientGone):
+    """The body stalled: no byte for the server's body timeout. Handled like a cut body."""
+
+    code, status = "body_timeout", 408
+
+
+class Unauthorized(UploadError):
+    """No credentials, or credentials that do not verify (answered with WWW-Authenticate)."""
+
+    code, status = "unauthorized", 401
+
+
+class Unavailable(UploadError):
+    """Something the request needs (a key server, a hook) cannot be reached now."""
+
+    code, status = "unavailable", 503
+
+
+class StoreBusy(UploadError):
+    """The storage backend throttles or is briefly unreachable: the client should retry."""
+
+    code, status = "store_busy", 503

@@ -23,11 +23,54 @@ class Segment:
 
     start: int
     end: int
-    digest: str = ""  # "crc32:<hex>" of this range, taken as it arrived
+    digest: str = ""  # "crc32c:<hex>" of this range, taken as it arrived
 
     @property
     def length(self) -> int:
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a named lease, and until when (by the MetaStore's clock)."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class HashState:
+    """A checkpoint of the whole-file hash over bytes [0, offset).
+
+    `state` is the serialized hasher (see `upslice.hashing`); `generation` changes whenever
+    bytes below `offset` are replaced, so a checkpoint taken from old bytes can never be saved.
+    """
+
+    generation: int
+    offset: int
+    state: bytes
+
+
+UNHASHED = "none"  # hash_algorithm of an upload whose whole file nobody asked to hash
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A non-blocking hook event waiting in the MetaStore until a receiver took it.
+
+    `seq` orders events (0 until stored); `payload` is the event's JSON text, built when the
+    state changed, so that a retry sends exactly what the first attempt sent.
+    """
+
+    id: str
+    upload_id: str
+    name: str
+    payload: str
+    seq: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +93,20 @@ class Upload:
     instant: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # protocol-specific (tus concat, ...)
     store_state: dict[str, str] = field(default_factory=dict)  # private to the DataStore
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the whole file is hashed: always when a hash was declared or asked for."""
+        return self.hash_algorithm != UNHASHED
+
+    @property
+    def hash_pending(self) -> bool:
+        """A task created before its hash was known: it completes only once one is declared.
+
+        Only the tasks API creates uploads whose hash comes later; tus and the other front
+        ends never declare one afterwards, so their hash-less uploads complete as before.
+        """
+        return self.protocol == "tasks" and self.hash is None and self.hashed and not self.done
 
     @property
     def done(self) -> bool:

@@ -1,4 +1,8 @@
-"""Background expiry: unfinished uploads past their expiry lose their bytes and records."""
+"""Background expiry: unfinished uploads past their expiry lose their bytes and records.
+
+Every worker and node runs this loop; the `sweeper` lease lets one of them sweep at a time. The
+first pass runs at startup, so completions a crash left half done are finished at once.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 import httpx
@@ -73,12 +75,25 @@ def test_content_disposition_carries_the_name_safely(
 
 
 @pytest.mark.parametrize(
-    "name",
-    ['a"b.txt', "../../x", "new\r\nline.txt", "\\\\server\\share", "日本語.txt", "", ";,%"],
+    ("name", "fallback", "full"),
+    [
+        ('a"b.txt', "a_b.txt", 'a"b.txt'),
+        ("../../x", ".._.._x", ".._.._x"),
+        ("new\r\nline.txt", "newline.txt", "newline.txt"),
+        ("\\\\server\\share", "__server_share", "__server_share"),
+        ("日本語.txt", "___.txt", "日本語.txt"),
+        ("", "download", "download"),
+        (";,%", "_,_", ";,%"),
+    ],
 )
-def test_content_disposition_never_breaks_the_header(name: str) -> None:
+def test_content_disposition_never_breaks_the_header(name: str, fallback: str, full: str) -> None:
     header = content_disposition(name)
-    fallback = header.split('filename="')[1].split('"')[0]
     assert header.isascii() and "\r" not in header and "\n" not in header
-    assert "/" not in fallback and "\\" not in fallback and '"' not in fallback
-    assert fallback
+    message = Message()  # parsed as a client would, not split on quotes
+    message["Content-Disposition"] = header
+    params = message.get_params(header="content-disposition")
+    assert params is not None and params[0] == ("attachment", "")
+    assert [key for key, _ in params[1:]] == ["filename", "filename"]  # nothing leaked out
+    plain, extended = params[1][1], params[2][1]
+    assert plain == fallback
+    assert isinstance(extended, tuple) and collapse_rfc2231_value(extended) == full

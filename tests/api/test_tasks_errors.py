@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import httpx
 import pytest
 
@@ -43,13 +45,24 @@ def b64md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
+def b64crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def b64crc32c(data: bytes) -> str:
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+
+
 def upload_all(client: httpx.Client, task: dict[str, Any]) -> None:
     for index in range(task["chunkCount"]):
         put_chunk(client, task, index, chunk_of(DATA, task, index))
 
 
 CASES = [
-    Case("missing hash", "POST", "/api/task", 400, "invalid_input", json=valid_task(hash=None)),
+    Case(
+        "md5 length for sha256", "POST", "/api/task", 400, "invalid_input",
+        json=valid_task(hashAlgorithm="sha256"),
+    ),
     Case("hash not hex", "POST", "/api/task", 400, "invalid_input", json=valid_task(hash="z" * 32)),
     Case("short md5", "POST", "/api/task", 400, "invalid_input", json=valid_task(hash="ab")),
     Case(
@@ -85,12 +98,36 @@ CASES = [
         content=b"{}", headers={"Content-Type": "application/json"},
     ),
     Case(
+        "malformed multipart", "PUT", "/api/task/{id}/chunk/3", 400, "invalid_input",
+        content=b"--xyz\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+    ),
+    Case(
+        "multipart without the boundary", "PUT", "/api/task/{id}/chunk/3", 400, "invalid_input",
+        content=b"garbage", headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+    ),
+    Case(
         "checksum not base64", "PUT", "/api/task/{id}/chunk/3", 400, "invalid_input",
         content=b"x" * 100, headers={"Upload-Checksum": "md5 !!!"},
     ),
     Case(
         "checksum algorithm", "PUT", "/api/task/{id}/chunk/3", 400, "invalid_input",
+        content=b"x" * 100, headers={"Upload-Checksum": "crc64 AAAAAAAAAAA="},
+    ),
+    Case(
+        "crc32 of 3 bytes", "PUT", "/api/task/{id}/chunk/3", 400, "invalid_input",
         content=b"x" * 100, headers={"Upload-Checksum": "crc32 AAAA"},
+    ),
+    Case(
+        "crc32 checksum mismatch", "PUT", "/api/task/{id}/chunk/3", 422, "checksum_mismatch",
+        content=b"x" * 100, headers={"Upload-Checksum": f"crc32 {b64crc32(b'y' * 100)}"},
+    ),
+    Case(
+        "crc32c checksum mismatch", "PUT", "/api/task/{id}/chunk/3", 422, "checksum_mismatch",
+        content=b"x" * 100, headers={"Upload-Checksum": f"crc32c {b64crc32c(b'y' * 100)}"},
+    ),
+    Case(
+        "crc32c is not crc32", "PUT", "/api/task/{id}/chunk/3", 422, "checksum_mismatch",
+        content=b"x" * 100, headers={"Upload-Checksum": f"crc32c {b64crc32(b'x' * 100)}"},
     ),
     Case(
         "checksum mismatch", "PUT", "/api/task/{id}/chunk/3", 422, "checksum_mismatch",
@@ -105,6 +142,26 @@ CASES = [
         content=b"x" * 100,
         headers={"Upload-Checksum": "sha256 " + base64.b64encode(bytes(32)).decode()},
     ),
+    Case(
+        "declare another hash", "PUT", "/api/task/{id}/hash", 409, "conflict",
+        json={"hash": "0" * 32},
+    ),
+    Case(
+        "declare another algorithm", "PUT", "/api/task/{id}/hash", 409, "conflict",
+        json={"hash": "0" * 64, "hashAlgorithm": "sha256"},
+    ),
+    Case(
+        "declare a hash not hex", "PUT", "/api/task/{id}/hash", 400, "invalid_input",
+        json={"hash": "z" * 32},
+    ),
+    Case(
+        "declare without a hash", "PUT", "/api/task/{id}/hash", 400, "invalid_input",
+        json={"hashAlgorithm": "md5"},
+    ),
+    Case(
+        "declare for an unknown task", "PUT", "/api/task/nope/hash", 404, "not_found",
+        json={"hash": "0" * 32},
+    ),
     Case("complete with missing chunks", "POST", "/api/task/{id}/complete", 409, "missing_chunks"),
     Case("file before done", "GET", "/api/task/{id}/file", 409, "conflict"),
     Case(
@@ -114,11 +171,20 @@ CASES = [
 ]  # fmt: skip
 
 
+def stored_chunks(server: ServerProcess, task: dict[str, Any]) -> dict[int, bytes]:
+    """The bytes on disk of each chunk the task lists as received."""
+    found = [server.data_dir / part / task["id"] for part in ("partial", "files")]
+    stored = next((p.read_bytes() for p in found if p.exists()), b"")
+    size = task["chunkSize"]
+    return {i: stored[i * size : (i + 1) * size] for i in task["receivedChunks"]}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_error_table(client: httpx.Client, case: Case) -> None:
+def test_error_table(server: ServerProcess, client: httpx.Client, case: Case) -> None:
     task = create(client, DATA, CHUNK).json()
     if case.prepare:
         case.prepare(client, task)
+    before = client.get(f"/api/task/{task['id']}").json()
     headers = {"Content-Type": "application/octet-stream", **case.headers}
     reply = client.request(
         case.method,
@@ -130,7 +196,12 @@ def test_error_table(client: httpx.Client, case: Case) -> None:
     assert reply.status_code == case.status, reply.text
     error = reply.json()["error"]
     assert error["code"] == case.code and error["message"]
-    assert client.get(f"/api/task/{task['id']}").status_code == 200  # nothing was lost
+    after = client.get(f"/api/task/{task['id']}")  # nothing was lost, nothing was changed
+    assert after.status_code == 200
+    assert after.json()["receivedChunks"] == before["receivedChunks"]
+    assert stored_chunks(server, after.json()) == {
+        i: chunk_of(DATA, task, i) for i in before["receivedChunks"]
+    }
 
 
 def test_missing_chunks_are_listed(client: httpx.Client) -> None:

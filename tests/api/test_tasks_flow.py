@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 
 from tests.server_process import ServerProcess
 from tests.taskflow import bytes_received, chunk_of, create, md5_hex, put_chunk, random_bytes
+from tests.waiting import wait_for
 
 CHUNK = 64 * 1024
 
@@ -77,10 +77,11 @@ def test_sigkill_at_any_moment_loses_no_acknowledged_chunk(server: ServerProcess
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(send, i) for i in range(task["chunkCount"])]
-            deadline = time.monotonic() + 30
-            while len(acknowledged) < 12 and time.monotonic() < deadline:
-                time.sleep(0.002)
-            server.kill()
+            try:  # the kill must come after acknowledgements, or the check below proves nothing
+                wait_for(lambda: len(acknowledged) >= 12, "12 acknowledged chunks")
+            finally:
+                server.kill()
+            assert len(acknowledged) >= 12
             for future in futures:
                 future.result()
     server.start()
@@ -118,6 +119,7 @@ def test_request_cut_midway_never_counts(client: httpx.Client, server: ServerPro
     data = random_bytes(4 * big)
     task = create(client, data, big).json()
     assert put_chunk(client, task, 1, chunk_of(data, task, 1)).status_code == 200
+    cut_before = client.get("/health").json()["counters"]["bodies_cut"]
     for index in (0, 1):  # a new chunk, and a re-send over an acknowledged one
         with socket.create_connection(("127.0.0.1", server.port)) as raw:
             raw.sendall(
@@ -126,7 +128,10 @@ def test_request_cut_midway_never_counts(client: httpx.Client, server: ServerPro
                 f"Content-Length: {big}\r\n\r\n".encode()
                 + b"\xff" * (big - 4096)
             )
-            time.sleep(0.3)  # let the server write what arrived before the cut
+    wait_for(  # the server is done with both cut bodies: whatever it kept, it kept by now
+        lambda: client.get("/health").json()["counters"]["bodies_cut"] == cut_before + 2,
+        "the server to finish both cut requests",
+    )
     state = client.get(f"/api/task/{task['id']}").json()
     assert state["receivedChunks"] == [1]
     for index in (0, 2, 3):

@@ -7,7 +7,6 @@ Missing node, Chromium or node_modules fail these tests: they never skip.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.server_process import ServerProcess
+from upslice.client.hashing import upload_checksum
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).parent / "js"
@@ -109,17 +109,26 @@ def test_no_demo_keeps_the_library(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("algorithm", ["md5", "sha256"])
+@pytest.mark.parametrize(
+    ("algorithm", "hash_first", "checksum"),
+    [("md5", False, "crc32c"), ("sha256", False, "crc32"), ("md5", True, "md5")],
+    ids=["md5-hash-later", "sha256-hash-later", "md5-hash-first"],
+)
 def test_multi_chunk_upload_is_byte_identical(
-    server: ServerProcess, client: httpx.Client, tmp_path: Path, algorithm: str
+    server: ServerProcess,
+    client: httpx.Client,
+    tmp_path: Path,
+    algorithm: str,
+    hash_first: bool,
+    checksum: str,
 ) -> None:
     data = write_random(tmp_path / "photo.raw", 3 * MiB + 12345)
     before = bytes_received(client)
+    query = {**QUERY, "hash": algorithm, "checksum": checksum}
+    if hash_first:
+        query["hashFirst"] = 1
     result = run_scenario(
-        "upload.mjs",
-        url=server.url,
-        files=[str(tmp_path / "photo.raw")],
-        query={**QUERY, "hash": algorithm},
+        "upload.mjs", url=server.url, files=[str(tmp_path / "photo.raw")], query=query
     )
     [row] = result["rows"]
     assert_stored(client, row, data)
@@ -133,9 +142,17 @@ def test_multi_chunk_upload_is_byte_identical(
     assert task["hash"] == hashlib.new(algorithm, data).hexdigest()
     headers = result["chunkHeaders"]
     assert len(headers) == task["chunkCount"]
-    digest = base64.b64encode(hashlib.md5(data[CHUNK : 2 * CHUNK]).digest()).decode()
-    assert headers[f"{row['taskId']}/1"]["upload-checksum"] == f"md5 {digest}"
+    expected = upload_checksum(data[CHUNK : 2 * CHUNK], checksum)  # the Python client's, too
+    assert headers[f"{row['taskId']}/1"]["upload-checksum"] == expected
     assert headers[f"{row['taskId']}/1"]["content-type"] == "application/octet-stream"
+    [create] = [c for c in result["calls"] if c["method"] == "POST" and c["path"] == "/api/task"]
+    declared = [c for c in result["calls"] if c["method"] == "PUT"]
+    if hash_first:
+        assert create["body"]["hash"] == task["hash"] and declared == []
+    else:
+        assert "hash" not in create["body"], "hash-later creates the task before hashing"
+        assert [c["body"] for c in declared] == [{"hash": task["hash"], "hashAlgorithm": algorithm}]
+        assert declared[0]["path"] == f"/api/task/{row['taskId']}/hash"
 
 
 @pytest.mark.browser
@@ -240,16 +257,19 @@ def test_pause_sends_nothing_and_resume_sends_only_the_rest(
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("hash_first", [True, False], ids=["hash-first", "hash-later"])
 def test_reload_midway_resumes_without_rehashing(
-    server: ServerProcess, client: httpx.Client, tmp_path: Path
+    server: ServerProcess, client: httpx.Client, tmp_path: Path, hash_first: bool
 ) -> None:
+    """With the hash known before the reload (hash first, or hash-later once declared)."""
     data = write_random(tmp_path / "dataset.csv", 3 * MiB)
     result = run_scenario(
         "reload_resume.mjs",
         url=server.url,
         file=str(tmp_path / "dataset.csv"),
-        query=QUERY,
+        query={**QUERY, "hashFirst": 1} if hash_first else QUERY,
         throttle=1_000_000,
+        waitSavedHash=not hash_first,
     )
     [saved] = result["saved"]
     assert saved["value"]["id"] == result["before"]["taskId"]
@@ -264,7 +284,8 @@ def test_reload_midway_resumes_without_rehashing(
         result["countersAfter"]["bytes_received"] - result["countersAtReload"]["bytes_received"]
     )
     assert sent_after == len(data) - held, "only the missing chunks travelled after the reload"
-    assert result["savedAfter"] == [], "a finished upload leaves nothing in localStorage"
+    [after] = result["savedAfter"]
+    assert after["done"] and after["id"] == row["taskId"], "a finished upload is remembered as done"
 
 
 @pytest.mark.browser
@@ -301,7 +322,7 @@ def test_instant_upload_of_a_file_the_server_has(
         "upload.mjs",
         url=server.url,
         files=[str(tmp_path / "copy" / "same-report.pdf")],
-        query=QUERY,
+        query={**QUERY, "hashFirst": 1},
     )
     [row] = second["rows"]
     assert row["instant"]
@@ -309,3 +330,65 @@ def test_instant_upload_of_a_file_the_server_has(
     assert row["taskId"] != first["rows"][0]["taskId"]
     assert bytes_received(client) == before, "not a byte was sent"
     assert_stored(client, row, data)
+
+
+@pytest.mark.browser
+def test_instant_takeover_while_uploading(
+    server: ServerProcess, client: httpx.Client, tmp_path: Path
+) -> None:
+    """Hash-later: the second copy starts sending, declares its hash, and stops: done, instant."""
+    data = write_random(tmp_path / "album.zip", 2 * MiB)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "album-again.zip").write_bytes(data)
+    first = run_scenario(
+        "upload.mjs", url=server.url, files=[str(tmp_path / "album.zip")], query=QUERY
+    )
+    before = bytes_received(client)
+    second = run_scenario(
+        "upload.mjs",
+        url=server.url,
+        files=[str(tmp_path / "copy" / "album-again.zip")],
+        query=QUERY,
+        throttle=1_000_000,  # 2 s of sending: the hash (a few ms in the worker) comes first
+    )
+    [row] = second["rows"]
+    assert row["instant"] and row["taskId"] != first["rows"][0]["taskId"]
+    assert row["message"] == "The server already had this file: the upload stopped early."
+    sent = bytes_received(client) - before
+    assert sent < len(data) // 2, f"{sent} bytes sent: the upload did not stop early"
+    [create] = [c for c in second["calls"] if c["method"] == "POST" and c["path"] == "/api/task"]
+    assert "hash" not in create["body"]
+    assert_stored(client, row, data)
+
+
+@pytest.mark.browser
+def test_reload_resumes_a_task_whose_hash_is_not_declared_yet(
+    server: ServerProcess, client: httpx.Client, tmp_path: Path
+) -> None:
+    """Hash-later, reloaded before the hash was known: the saved id finds the task again."""
+    data = write_random(tmp_path / "scan.tiff", 3 * MiB)
+    result = run_scenario(
+        "reload_resume.mjs",
+        url=server.url,
+        file=str(tmp_path / "scan.tiff"),
+        query={**QUERY, "checksum": "none"},
+        throttle=1_000_000,
+        holdWorker=True,  # the hash worker's script loads only after the reload
+    )
+    [saved] = result["saved"]
+    assert saved["value"]["id"] == result["before"]["taskId"]
+    assert saved["value"]["hash"] is None, "saved before the hash was known"
+    at_reload = result["heldAtReload"]
+    assert at_reload["hash"] is None and at_reload["hashPending"] is True
+    held = at_reload["uploadedBytes"]
+    assert 0 < held < len(data), "the reload happened midway"
+    [row] = result["rows"]
+    assert_stored(client, row, data)
+    assert row["taskId"] == saved["value"]["id"], "the same task was resumed"
+    assert row["resumed"] and not row["hashSkipped"]
+    sent_after = (
+        result["countersAfter"]["bytes_received"] - result["countersAtReload"]["bytes_received"]
+    )
+    assert sent_after == len(data) - held, "only the missing chunks travelled after the reload"
+    [after] = result["savedAfter"]
+    assert after["done"] and after["hash"] == hashlib.md5(data).hexdigest()

@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from tests.client.helpers import KiB, MiB, bytes_received, make_file
-from tests.server_process import ServerProcess, free_port
+from tests.host_app import HostApp
+from tests.server_process import ServerProcess, refused_url
+from tests.waiting import in_flight, wait_for
 
 SIZE = 40 * MiB
 
@@ -64,11 +66,12 @@ def test_exit_codes(server: ServerProcess, tmp_path: Path) -> None:
     assert upslice("status", "nope", "--server", server.url).returncode == 3
     assert upslice("download", "nope", "--server", server.url).returncode == 3
     assert upslice("upload", str(tmp_path), "--protocol", "ftp").returncode == 2
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = refused_url()
     gone = upslice("ls", "--server", dead, "--retries", "2")
     assert gone.returncode == 5 and "gave up" in gone.stderr
     help_text = upslice("upload", "--help").stdout
     assert "Exit codes" in help_text and "130 interrupted" in help_text
+    assert "--hash-first" in help_text and "UPSLICE_STATE_DIR" in help_text
 
 
 def task_of(server: ServerProcess) -> dict[str, Any]:
@@ -78,14 +81,27 @@ def task_of(server: ServerProcess) -> dict[str, Any]:
     return task
 
 
+def default_sigint() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and a child
+    inherits that: give the CLI the Ctrl-C a user's terminal would, however pytest started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_interrupted_upload_resumes(
-    server: ServerProcess, tmp_path: Path, sig: signal.Signals
+    server: ServerProcess, tmp_path: Path, sig: signal.Signals, upload_state_dir: Path
 ) -> None:
+    """The default flow hashes beside the upload: the rerun finds its task in the state file."""
     source = make_file(tmp_path / "big.bin", SIZE, seed=3)
     command = [sys.executable, "-m", "upslice", "upload", str(source), "--server", server.url,
                "--chunk-size", "1MiB", "--concurrency", "2", "--json", "-q"]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 60
     while bytes_received(server.url) < SIZE // 4:  # a quarter is in: pull the plug
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -95,10 +111,12 @@ def test_interrupted_upload_resumes(
     assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
     if sig == signal.SIGINT:
         assert "interrupted" in err
-    time.sleep(0.3)  # let the server drop the chunks that were cut off
+    wait_for(lambda: in_flight(server.url) == 1, "the server to finish the cut chunks")
 
     held = task_of(server)
     assert not held["done"] and 0 < held["uploadedBytes"] < SIZE
+    remembered = json.loads((upload_state_dir / "uploads.json").read_text())
+    assert [entry["taskId"] for entry in remembered.values()] == [held["id"]]
     before = bytes_received(server.url)
     rerun = as_json(upslice(*command[3:]))
     sent = rerun["tasks"][0]["transfer"]["sentBytes"]
@@ -122,3 +140,26 @@ def test_tus_protocol_from_the_command_line(server: ServerProcess, tmp_path: Pat
     task = as_json(result)["tasks"][0]
     assert task["done"] and task["protocol"] == "tus"
     assert (tmp_path / "tus.json").exists()
+    out = tmp_path / "tus-copy.bin"  # what the server stored is what was read from disk
+    assert upslice("download", task["id"], "-o", str(out), "-q", server=server.url).returncode == 0
+    assert out.read_bytes() == source.read_bytes()
+
+
+def test_upload_proves_possession_of_another_users_file(host: HostApp, tmp_path: Path) -> None:
+    data = make_file(tmp_path / "shared.bin", 600 * KiB, seed=9)
+    common = ("--server", host.url, "--chunk-size", "64KiB", "-q")
+    first = as_json(upslice("upload", str(data), *common, "--header", "x-user: alice", "--json"))
+    assert first["sentBytes"] == 600 * KiB
+    received = bytes_received(host.url)
+    result = upslice("upload", str(data), *common, "--header", "x-user: bob", "--hash-first")
+    assert result.returncode == 0, result.stderr
+    assert "instant: the server already had it (proved possession)" in result.stdout
+    assert bytes_received(host.url) == received
+    task_id = result.stdout.split()[0]
+    assert task_id != first["tasks"][0]["id"]
+    out = tmp_path / "out"
+    out.mkdir()
+    got = upslice("download", task_id, "-o", str(out), "-q", "--server", host.url,
+                  "--header", "x-user: bob")  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert (out / "shared.bin").read_bytes() == data.read_bytes()

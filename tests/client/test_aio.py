@@ -4,7 +4,7 @@ mid-upload, and a server in chaos mode that fails, stalls and cuts chunk request
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from pathlib import Path
 
 import httpx
@@ -20,31 +20,62 @@ BRISK = RetryPolicy(attempts=20, base=0.05, cap=0.3)  # also caps chaos's Retry-
 
 
 class Shuffling(httpx.AsyncBaseTransport):
-    """Real sockets, but every third chunk request is held back before it goes out, so later
-    chunks finish first; records the completion order and the peak of parallel requests."""
+    """Real sockets, but chunk requests are ordered by conditions, not by timing: none goes out
+    until `gate` of them are in flight at once, every third one waits until a later chunk has
+    finished (so the completion order is shuffled), and none goes out while `may_send` is
+    clear. Records the completion order and the peak of parallel requests."""
 
-    def __init__(self, hold: float = 0.15, pace: float = 0.0) -> None:
+    def __init__(self, gate: int = 0) -> None:
         self.inner = httpx.AsyncHTTPTransport()
-        self.hold = hold
-        self.pace = pace
+        self.gate = gate
+        self.may_send = asyncio.Event()
+        self.may_send.set()
+        self.changed = asyncio.Condition()
         self.finished: list[int] = []
         self.active = 0
+        self.held = 0
         self.peak = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "PUT":
+        if request.method != "PUT" or "/chunk/" not in request.url.path:  # not a chunk
             return await self.inner.handle_async_request(request)
         index = int(request.url.path.rsplit("/", 1)[1])
-        self.active += 1
-        self.peak = max(self.peak, self.active)
+        async with self.changed:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.changed.notify_all()
         try:
-            await asyncio.sleep(self.hold if index % 3 == 0 else self.pace)
+            await self.hold(index)
+            await self.may_send.wait()
             response = await self.inner.handle_async_request(request)
             await response.aread()
         finally:
-            self.active -= 1
-        self.finished.append(index)
+            async with self.changed:
+                self.active -= 1
+                self.changed.notify_all()
+        async with self.changed:
+            self.finished.append(index)
+            self.changed.notify_all()
         return response
+
+    async def hold(self, index: int) -> None:
+        """Wait for the gate, then (every third chunk) for a later chunk to finish, unless
+        every request in flight is held: then nothing else could finish first."""
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):  # a client that never reaches the gate
+                async with asyncio.timeout(30):  # fails the peak assertion, not the upload
+                    await self.changed.wait_for(lambda: self.peak >= self.gate)
+            if index % 3:
+                return
+            self.held += 1
+            self.changed.notify_all()
+            try:
+                await self.changed.wait_for(
+                    lambda: any(i > index for i in self.finished) or self.held == self.active
+                )
+            finally:
+                self.held -= 1
+                self.changed.notify_all()
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -52,7 +83,7 @@ class Shuffling(httpx.AsyncBaseTransport):
 
 async def test_parallel_chunks_complete_out_of_order(server: ServerProcess, tmp_path: Path) -> None:
     source = make_file(tmp_path / "a.bin", 2 * MiB + 1)
-    transport = Shuffling()
+    transport = Shuffling(gate=6)
     async with AsyncClient(server.url, transport=transport) as client:
         task = await client.upload(source, chunk_size=64 * KiB, concurrency=6)
         assert task.done and task.hash == md5_of(source)
@@ -66,33 +97,31 @@ async def test_parallel_chunks_complete_out_of_order(server: ServerProcess, tmp_
 
 async def test_upload_survives_a_server_restart(server: ServerProcess, tmp_path: Path) -> None:
     source = make_file(tmp_path / "b.bin", 4 * MiB)
-    third = asyncio.Event()
+    transport = Shuffling()
+    third, retried = asyncio.Event(), asyncio.Event()
 
-    def watch(event: Progress) -> None:
+    def track(event: Progress) -> None:
         if event.phase == "uploading" and event.done_bytes > event.total_bytes // 3:
-            third.set()
+            if not third.is_set():  # a third is in: nothing more goes out until the kill
+                third.set()
+                transport.may_send.clear()
+        if event.retries:
+            retried.set()
 
-    async def crash() -> float:
-        await third.wait()
-        await asyncio.to_thread(server.kill)  # SIGKILL mid-upload, then the same port and data
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(server.start)
-        return time.monotonic()
+    async def crash() -> None:
+        async with asyncio.timeout(60):
+            await third.wait()
+            await asyncio.to_thread(server.kill)  # SIGKILL mid-upload, then same port and data
+            transport.may_send.set()
+            await retried.wait()  # the client hit the dead server and is retrying
+            await asyncio.to_thread(server.start)
 
-    transport = Shuffling(hold=0.02, pace=0.02)  # slow enough that the kill lands mid-way
     async with AsyncClient(server.url, transport=transport, retry=PATIENT) as client:
-        retries: list[int] = []
         crasher = asyncio.create_task(crash())
-
-        def track(event: Progress) -> None:
-            watch(event)
-            retries.append(event.retries)
-
         task = await client.upload(source, chunk_size=64 * KiB, concurrency=4, progress=track)
-        back_at = await crasher
+        await crasher
         assert task.done and task.hash == md5_of(source)
-        assert max(retries) > 0  # it did hit the dead server and carried on
-        assert time.monotonic() >= back_at
+        assert retried.is_set()  # it did hit the dead server and carried on
         out = await client.download(task.id, tmp_path / "b.out")
         assert out.read_bytes() == source.read_bytes()
 

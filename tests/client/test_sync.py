@@ -25,7 +25,7 @@ def test_upload_then_download_is_byte_identical(server: ServerProcess, tmp_path:
         assert task.file_type == "image/jpeg"
         assert task.chunk_count == 49
         assert events[-1].phase == "done" and events[-1].sent_bytes == source.stat().st_size
-        assert {e.phase for e in events} == {"hashing", "uploading", "done"}
+        assert {e.phase for e in events} == {"uploading", "done"}  # hashed beside, unseen
 
         out = client.download(task.id, tmp_path / "copy.jpg")
         assert out.read_bytes() == source.read_bytes()
@@ -72,12 +72,14 @@ def test_resume_sends_only_missing_chunks(
     held = client.get(f"/api/task/{created['id']}").json()["uploadedBytes"]
     before = bytes_received(server.url)
 
-    with Client(server.url) as upslice:
-        task = upslice.upload(source, chunk_size=chunk)
+    with Client(server.url) as upslice:  # hashing first finds the task by its hash
+        task = upslice.upload(source, chunk_size=chunk, hash_first=True)
         assert task.id == created["id"] and task.done
         assert bytes_received(server.url) - before == len(data) - held
-        again = upslice.upload(source)  # finished: an instant upload, nothing sent
-        assert again.done and again.instant
+        again = upslice.upload(source, hash_first=True)  # finished: the same task, nothing sent
+        assert again.done and again.id == task.id
+        copy = upslice.upload(source, reuse=False, hash_first=True)  # a copy: instant, new
+        assert copy.done and copy.instant and copy.id != task.id
         assert bytes_received(server.url) - before == len(data) - held
 
 
@@ -132,6 +134,7 @@ def test_a_file_changed_during_upload_is_never_complete(
 
     with Client(server.url) as client:
         with pytest.raises(IntegrityError):
-            client.upload(buffer, file_name="v.bin", chunk_size=64 * KiB, progress=tamper)
+            client.upload(buffer, file_name="v.bin", chunk_size=64 * KiB, progress=tamper,
+                          hash_first=True)  # fmt: skip
         (task,) = client.list()
         assert not client.status(task.id).done

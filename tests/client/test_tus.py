@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.client.helpers import KiB, MiB, bytes_received, make_file, md5_of
 from tests.conftest import SMALL_CHUNKS
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess
 from upslice import AsyncClient
 from upslice.client import Progress, RetryPolicy
 from upslice.client.tus import plan_parts
@@ -40,25 +39,20 @@ def stop_after(fraction: float) -> Callable[[Progress], None]:
 class NodeTus:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            ["node", str(SCRIPT), str(self.port), str(directory)],
+            ["node", str(SCRIPT), "0", str(directory)],
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                httpx.options(f"{self.url}/files/", timeout=1)
-                return
-            except httpx.TransportError as exc:
-                if self.proc.poll() is not None:
-                    error = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    raise RuntimeError(error) from exc
-                time.sleep(0.05)
-        raise RuntimeError("@tus/server did not start")
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()  # the port it bound; EOF if node died
+        if not line.startswith("tus server on "):
+            self.proc.wait(10)
+            error = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            raise RuntimeError(f"@tus/server did not start: {line}{error}")
+        self.port = int(line.split()[-1])
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.s3_server import CREDENTIALS, MotoServer
 from upslice.record import State, Upload
 from upslice.stores.base import DataStore, MetaStore
 from upslice.stores.filesystem import FilesystemStore
 from upslice.stores.sqlite import SqliteMetaStore
 
-DATA_BACKENDS = ["filesystem"]
-META_BACKENDS = ["sqlite"]
+DATA_BACKENDS = ["filesystem", "s3"]
+META_BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=DATA_BACKENDS)
@@ -22,22 +24,57 @@ async def data_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     store: DataStore
     if request.param == "filesystem":
         store = FilesystemStore(tmp_path / "data", fsync=True)
+    elif request.param == "s3":
+        store = new_s3_store(request.getfixturevalue("moto_s3"))
+    await store.open()
+    yield store
+    await store.close()
+
+
+def new_s3_store(moto: MotoServer) -> DataStore:
+    """An unopened S3 store on a fresh bucket of the session's moto server."""
+    from upslice.stores.s3 import S3Store
+    from upslice.stores.s3_client import S3Location
+
+    for name, value in CREDENTIALS.items():  # botocore's standard chain reads these
+        os.environ.setdefault(name, value)
+    url = f"s3://{moto.new_bucket()}/contract"
+    return S3Store(S3Location.parse(url, endpoint=moto.url, path_style=True))
+
+
+def new_meta_store(request: pytest.FixtureRequest, tmp_path: Path) -> MetaStore:
+    """An unopened store of the requested backend; two calls in one test share one database."""
+    if request.param == "sqlite":
+        return SqliteMetaStore(tmp_path / "meta.db")
+    if request.param == "postgresql":
+        from upslice.stores.postgres import PostgresMetaStore
+
+        return PostgresMetaStore(request.getfixturevalue("postgres_dsn"))
+    raise ValueError(f"unknown MetaStore backend {request.param!r}")
+
+
+@pytest.fixture(params=META_BACKENDS)
+async def meta_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetaStore]:
+    store = new_meta_store(request, tmp_path)
     await store.open()
     yield store
     await store.close()
 
 
 @pytest.fixture(params=META_BACKENDS)
-async def meta_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetaStore]:
-    store: MetaStore
-    if request.param == "sqlite":
-        store = SqliteMetaStore(tmp_path / "meta.db")
-    await store.open()
-    yield store
-    await store.close()
+async def meta_store_pair(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[MetaStore, MetaStore]]:
+    """Two stores on one database, as two processes or nodes would have."""
+    first, second = (new_meta_store(request, tmp_path) for _ in range(2))
+    await first.open()
+    await second.open()
+    yield first, second
+    await second.close()
+    await first.close()
 
 
-def make_upload(upload_id: str, size: int = 100, **changes: object) -> Upload:
+def make_upload(upload_id: str, size: int | None = 100, **changes: object) -> Upload:
     now = datetime.now(UTC)
     upload = Upload(
         id=upload_id,

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from upslice.errors import ClientGone, InvalidInput, UnsupportedMediaType
-from upslice.hashing import Checksum
+from upslice.errors import BodyTimeout, ClientGone, InvalidInput, UnsupportedMediaType
+from upslice.hashing import TASK_CHECKSUMS, Checksum
 
 RAW_TYPES = ("", "application/octet-stream", "application/offset+octet-stream")
 FORM_TYPE = "multipart/form-data"
 
 
 async def raw_body(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives; a dropped connection becomes ClientGone."""
-    try:
-        async for piece in request.stream():
-            yield piece
-    except ClientDisconnect:
-        raise ClientGone("the connection closed before the body ended") from None
+    """The body as it arrives; a dropped connection becomes ClientGone, a stalled one
+    (nothing for the body timeout) BodyTimeout, so a slow client cannot hold a request open."""
+    stall: float = request.app.state.settings.body_timeout
+    pieces = aiter(request.stream())
+    while True:
+        try:
+            async with asyncio.timeout(stall):
+                piece = await anext(pieces)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyTimeout(f"no body bytes arrived for {stall:g} s", bodyTimeout=stall) from None
+        except ClientDisconnect:
+            raise ClientGone("the connection closed before the body ended") from None
+        yield piece
 
 
 async def multipart_field(request: Request, field: str) -> AsyncIterator[bytes]:
@@ -71,12 +82,15 @@ async def multipart_field(request: Request, field: str) -> AsyncIterator[bytes]:
             "on_part_end": on_part_end,
         },
     )
-    async for piece in raw_body(request):
-        parser.write(piece)
-        if found:
-            yield b"".join(found)
-            found.clear()
-    parser.finalize()
+    try:
+        async for piece in raw_body(request):
+            parser.write(piece)
+            if found:
+                yield b"".join(found)
+                found.clear()
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InvalidInput(f"malformed multipart/form-data body: {exc}") from None
     if found:
         yield b"".join(found)
     if not state["seen"] and not state["ended"]:
@@ -108,9 +122,9 @@ def declared_length(request: Request) -> int | None:
 
 
 def body_checksum(request: Request) -> Checksum | None:
-    """A per-request digest from `Upload-Checksum` (tus syntax) or `Content-MD5`."""
+    """A per-request digest from `Upload-Checksum` (tus syntax, crc32 too) or `Content-MD5`."""
     if header := request.headers.get("upload-checksum"):
-        return Checksum.parse_upload_checksum(header)
+        return Checksum.parse_upload_checksum(header, TASK_CHECKSUMS)
     if header := request.headers.get("content-md5"):
         return Checksum.parse_content_md5(header)
     return None

@@ -9,10 +9,10 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from upslice.api import mediatype
 from upslice.record import Upload
 from upslice.stores.base import DataStore
 
-MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -25,6 +25,8 @@ def content_disposition(file_name: str) -> str:
 
 
 def etag(upload: Upload) -> str:
+    if upload.hash is None:  # an unhashed upload: its finished bytes never change either
+        return f'"{upload.id}"'
     return f'"{upload.hash_algorithm}-{upload.hash}"'
 
 
@@ -46,7 +48,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 def file_response(request: Request, store: DataStore, upload: Upload) -> Response:
     size = upload.size or 0
     tag = etag(upload)
-    media_type = upload.file_type if MEDIA_TYPE.match(upload.file_type or "") else None
+    media_type = mediatype.safe(upload.file_type)  # records from before types were checked
     headers = {
         "ETag": tag,
         "Accept-Ranges": "bytes",
@@ -79,5 +81,5 @@ def file_response(request: Request, store: DataStore, upload: Upload) -> Respons
         store.read(upload, start, end),
         status_code=status,
         headers=headers,
-        media_type=media_type or "application/octet-stream",
+        media_type=media_type,
     )

@@ -1,19 +1,19 @@
-"""Who is asking: the seam a host application uses to scope uploads to its users."""
+"""Who is asking: the seam a host application uses to scope uploads to its users.
+
+The decision itself lives in `upslice.auth.access` (identify or a token, then pre-access).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.requests import Request
 
-Identify = Callable[[Request], Awaitable[str | None]]
+from upslice.auth.access import Access, Identify, anonymous
 
-
-async def anonymous(request: Request) -> str | None:
-    """The standalone default: no authentication, every upload is unowned."""
-    return None
+__all__ = ["Identify", "anonymous", "owner_of"]
 
 
 async def owner_of(request: Request) -> str | None:
-    identify: Identify = getattr(request.app.state, "identify", anonymous)
-    return await identify(request)
+    access: Access | None = getattr(request.app.state, "access", None)
+    if access is None:
+        access = Access(getattr(request.app.state, "identify", anonymous))
+    return await access.owner(request)

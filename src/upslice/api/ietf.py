@@ -1,10 +1,11 @@
-"""The IETF "Resumable Uploads for HTTP" draft (interop version 8) at the tus resources.
+"""The IETF "Resumable Uploads for HTTP" draft (interop versions 3 to 8) at the tus resources.
 
-A request is a draft request when it carries `Upload-Draft-Interop-Version`. Creation is a POST
-to /files/ with `Upload-Complete`; the upload resource is /files/{id} (HEAD/GET offset
-retrieval, PATCH with `application/partial-upload`, DELETE cancellation). Integrity uses RFC 9530
-`Repr-Digest` (whole upload) and `Content-Digest` (one request). Creation announces the upload
-with a 104 interim response before reading the body (see `upslice.api.interim`).
+A request is a draft request when it carries `Upload-Draft-Interop-Version`; its value picks the
+dialect (`upslice.api.ietf_dialects`) the request is read and answered in. Creation is a POST
+to /files/ with `Upload-Complete` (`Upload-Incomplete` in version 3); the upload resource is
+/files/{id} (HEAD/GET offset retrieval, PATCH appends, DELETE cancellation). Integrity uses
+RFC 9530 `Repr-Digest` (whole upload) and `Content-Digest` (one request). Creation announces the
+upload with a 104 interim response before reading the body (see `upslice.api.interim`).
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from upslice.api import mediatype
 from upslice.api.identity import owner_of
+from upslice.api.ietf_dialects import DIALECTS, LATEST, Dialect, dialect_of
 from upslice.api.interim import send_interim
 from upslice.api.tasks import present
 from upslice.api.tus_common import (
-    INTEROP_VERSION,
     TrackedBody,
     content_length,
+    file_hash_algorithm,
     has_body,
+    limit_metadata,
     live_upload,
     media_type,
 )
 from upslice.engine import Engine, utcnow
 from upslice.errors import (
+    Conflict,
     HashMismatch,
     InvalidInput,
     OffsetMismatch,
@@ -45,8 +51,6 @@ from upslice.record import Upload
 
 PARTIAL_UPLOAD = "application/partial-upload"
 PROBLEM_TYPES = "https://iana.org/assignments/http-problem-types#"
-MISMATCHING_OFFSET = PROBLEM_TYPES + "mismatching-upload-offset"
-INCONSISTENT_LENGTH = PROBLEM_TYPES + "inconsistent-upload-length"
 # RFC 9530 algorithm keys and the hashlib names behind them (md5 and sha are deprecated there,
 # accepted for clients that still send them).
 DIGESTS = {"sha-256": "sha256", "md5": "md5", "sha": "sha1"}
@@ -58,20 +62,26 @@ _FILENAME = re.compile(r'filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))', re.I
 
 class InconsistentLength(InvalidInput):
     code = "inconsistent_upload_length"
+    problem = "inconsistent-upload-length"
+
+
+class CompletedUpload(Conflict):
+    code = "completed_upload"
+    problem = "completed-upload"
 
 
 def is_draft(request: Request) -> bool:
     return "upload-draft-interop-version" in request.headers
 
 
-def check_interop(request: Request) -> None:
-    version = request.headers.get("upload-draft-interop-version", "").strip()
-    if version != INTEROP_VERSION:
-        raise InvalidInput(
-            f"Upload-Draft-Interop-Version {version!r} is not supported; "
-            f"this server implements {INTEROP_VERSION}",
-            supported=[int(INTEROP_VERSION)],
-        )
+def reject_state_headers(request: Request, dialect: Dialect) -> None:
+    """Drafts -01 to -05 forbid the upload's state headers on HEAD and DELETE."""
+    if dialect.rejects_state_headers:
+        if sent := [name for name in dialect.state_headers() if name in request.headers]:
+            raise InvalidInput(
+                f"a {request.method} must not carry {', '.join(sent)} "
+                f"(interop version {dialect.version})"
+            )
 
 
 # ---- structured fields (RFC 9651), just the shapes the draft uses --------------------------
@@ -136,6 +146,7 @@ def disposition_name(header: str | None) -> str:
     """The file name of a `Content-Disposition` (filename* preferred, RFC 6266)."""
     if not header:
         return ""
+    limit_metadata(header, "Content-Disposition")  # the draft's only metadata header
     if star := _FILENAME_STAR.search(header):
         return unquote(star[2], encoding=star[1] or "utf-8", errors="replace")
     if plain := _FILENAME.search(header):
@@ -146,36 +157,60 @@ def disposition_name(header: str | None) -> str:
 # ---- responses -----------------------------------------------------------------------------
 
 
-def limit_header(engine: Engine, upload: Upload | None = None) -> str:
+def limit_header(engine: Engine, upload: Upload | None = None, age_key: str = "max-age") -> str:
     limits = f"max-size={engine.limits.max_file_size}"
     if upload is not None and not upload.done and upload.expires_at is not None:
-        limits += f", max-age={max(0, int((upload.expires_at - utcnow()).total_seconds()))}"
+        limits += f", {age_key}={max(0, int((upload.expires_at - utcnow()).total_seconds()))}"
     return limits
 
 
-def required_boolean(request: Request) -> bool:
-    complete = sf_boolean(request.headers.get("upload-complete"))
-    if complete is None:
-        raise InvalidInput("Upload-Complete must be ?0 or ?1")
-    return complete
+def limits(engine: Engine, dialect: Dialect, upload: Upload | None = None) -> dict[str, str]:
+    """`Upload-Limit`, in the versions that have it."""
+    if not dialect.upload_limit:
+        return {}
+    return {"Upload-Limit": limit_header(engine, upload, dialect.age_key)}
+
+
+def completes(request: Request, dialect: Dialect, *, creating: bool) -> bool:
+    """Whether the request ends the upload, in its dialect's terms."""
+    header = request.headers.get(dialect.flag)
+    value = sf_boolean(header)
+    if value is None and (header is not None or creating or dialect.flag_required_on_append):
+        raise InvalidInput(f"{dialect.flag} must be ?0 or ?1")
+    if value is None:  # -01: no Upload-Incomplete is the end; -02 to -05: only ?1 is
+        return dialect.inverted
+    return value != dialect.inverted
 
 
 def error(request: Request, exc: UploadError) -> Response:
-    """Engine errors as RFC 9457 problem details, with the draft's types where it has them."""
-    body: dict[str, Any] = {"type": "about:blank", "title": exc.message, "status": exc.status}
-    body["code"] = exc.code
+    """Engine errors as RFC 9457 problem details, with the draft's types where it has them.
+
+    Under `about:blank` the title is the status phrase (RFC 9457 section 4.2.1); what went
+    wrong is in `detail`.
+    """
+    version = request.headers.get("upload-draft-interop-version", "").strip()
+    dialect = DIALECTS.get(int(version) if version.isdigit() else 0, DIALECTS[LATEST])
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(exc.status).phrase,
+        "status": exc.status,
+        "detail": exc.message,
+        "code": exc.code,
+    }
     body.update({k: v for k, v in exc.details.items() if k != "location"})
     complete = isinstance(exc, HashMismatch)  # the whole upload arrived; processing failed
-    headers = {"Upload-Complete": "?1" if complete else "?0"}
+    headers = {dialect.flag: dialect.flag_value(complete)}
+    problem = "mismatching-upload-offset" if isinstance(exc, OffsetMismatch) else None
+    problem = getattr(exc, "problem", problem)
+    if problem in dialect.typed_problems:
+        body["type"] = PROBLEM_TYPES + problem
+        body["title"] = problem.replace("-", " ").capitalize()
     if isinstance(exc, OffsetMismatch):
-        body["type"] = MISMATCHING_OFFSET
         body["expected-offset"] = exc.details.get("offset")
         body["provided-offset"] = sf_integer(request.headers.get("upload-offset"))
         headers["Upload-Offset"] = str(exc.details.get("offset"))
-    elif isinstance(exc, InconsistentLength):
-        body["type"] = INCONSISTENT_LENGTH
     if exc.status == 413:
-        headers["Upload-Limit"] = limit_header(request.app.state.engine)
+        headers.update(limits(request.app.state.engine, dialect))
     if request.method == "HEAD":
         return Response(status_code=exc.status, headers=headers)
     return JSONResponse(
@@ -184,21 +219,26 @@ def error(request: Request, exc: UploadError) -> Response:
 
 
 def progress(
-    request: Request, engine: Engine, upload: Upload, status: int, location: str | None = None
+    request: Request,
+    engine: Engine,
+    dialect: Dialect,
+    upload: Upload,
+    status: int,
+    location: str | None = None,
 ) -> Response:
     """An unfinished upload's state; a finished one answers like the resource it created."""
-    headers = {"Upload-Offset": str(upload.offset), "Upload-Limit": limit_header(engine, upload)}
+    headers = {"Upload-Offset": str(upload.offset), **limits(engine, dialect, upload)}
     if location is not None:
         headers["Location"] = location
+    headers[dialect.flag] = dialect.flag_value(upload.done)
     if not upload.done:
-        headers["Upload-Complete"] = "?0"
         return Response(status_code=status, headers=headers)
-    headers["Upload-Complete"] = "?1"
     if upload.hash and upload.hash_algorithm in DIGEST_KEYS:
         encoded = base64.b64encode(bytes.fromhex(upload.hash)).decode()
         headers["Repr-Digest"] = f"{DIGEST_KEYS[upload.hash_algorithm]}=:{encoded}:"
     task = present(request, upload).model_dump(mode="json", by_alias=True)
-    return JSONResponse(task, status_code=201 if location else 200, headers=headers)
+    done_status = 201 if location else dialect.completed_status
+    return JSONResponse(task, status_code=done_status, headers=headers)
 
 
 # ---- the draft's operations ----------------------------------------------------------------
@@ -207,10 +247,10 @@ def progress(
 async def create(
     request: Request, engine: Engine, url_of: Callable[[Request, str], str]
 ) -> Response:
-    check_interop(request)
-    complete = required_boolean(request)
+    dialect = dialect_of(request)
+    complete = completes(request, dialect, creating=True)
     owner = await owner_of(request)
-    length = sf_integer(request.headers.get("upload-length"))
+    length = declared_length(request, dialect)
     declared = content_length(request)
     if complete and declared is not None:
         if length is not None and length != declared:
@@ -226,65 +266,70 @@ async def create(
         protocol="ietf",
         owner=owner,
         file_name=disposition_name(request.headers.get("content-disposition")),
-        file_type=media_type(request) or "application/octet-stream",
+        file_type=mediatype.checked(media_type(request) or mediatype.DEFAULT, "Content-Type"),
         size=length,
-        hash_algorithm=algorithm,
+        hash_algorithm=file_hash_algorithm(request, algorithm, digest),
         digest=digest,
-        extra={"interop": int(INTEROP_VERSION)},
+        extra={"interop": dialect.version},
     )
     location = url_of(request, upload.id)
+    interim = {"Location": location, "Upload-Draft-Interop-Version": str(dialect.version)}
     send_interim(
-        request,
-        104,
-        "Upload Resumption Supported",
-        {
-            "Location": location,
-            "Upload-Draft-Interop-Version": INTEROP_VERSION,
-            "Upload-Limit": limit_header(engine, upload),
-        },
+        request, 104, "Upload Resumption Supported", interim | limits(engine, dialect, upload)
     )
     try:
         upload = await receive(request, engine, upload, complete, checksum, owner)
     except UploadError as exc:
         exc.details["location"] = location
         raise
-    return progress(request, engine, upload, 201, location)
+    return progress(request, engine, dialect, upload, 201, location)
+
+
+def declared_length(request: Request, dialect: Dialect) -> int | None:
+    """`Upload-Length`, in the versions that define it (from draft-05, interop version 6)."""
+    return sf_integer(request.headers.get("upload-length")) if dialect.upload_length else None
 
 
 async def head(request: Request, engine: Engine, upload_id: str) -> Response:
-    check_interop(request)
+    dialect = dialect_of(request)
+    reject_state_headers(request, dialect)
     upload = await live_upload(request, upload_id)
     headers = {
         "Upload-Offset": str(upload.offset),
-        "Upload-Complete": "?1" if upload.done else "?0",
-        "Upload-Limit": limit_header(engine, upload),
+        dialect.flag: dialect.flag_value(upload.done),
+        **limits(engine, dialect, upload),
         "Cache-Control": "no-store",
     }
-    if upload.size is not None:
+    if upload.size is not None and dialect.upload_length:
         headers["Upload-Length"] = str(upload.size)
     return Response(status_code=204, headers=headers)
 
 
+def check_cancel(request: Request) -> None:
+    """A DELETE in the draft: the version must be one we speak, and -01 to -05 rules hold."""
+    reject_state_headers(request, dialect_of(request))
+
+
 async def append(request: Request, engine: Engine, upload_id: str) -> Response:
-    check_interop(request)
-    if media_type(request) != PARTIAL_UPLOAD:
+    dialect = dialect_of(request)
+    if dialect.partial_upload_type and media_type(request) != PARTIAL_UPLOAD:
         raise UnsupportedMediaType(f"appends must be {PARTIAL_UPLOAD}", accepted=[PARTIAL_UPLOAD])
     offset = sf_integer(request.headers.get("upload-offset"))
     if offset is None:
         raise InvalidInput("Upload-Offset must be a non-negative integer")
-    complete = required_boolean(request)
+    complete = completes(request, dialect, creating=False)
     checksum = content_digest(request)
     owner = await owner_of(request)
     upload = await live_upload(request, upload_id)
     if upload.done and offset == upload.offset and not has_body(request):
-        return progress(request, engine, upload, 200)  # a lost final response, replayed
+        return progress(request, engine, dialect, upload, 200)  # a lost final response
+    if upload.done:
+        raise CompletedUpload("the upload is complete; nothing can be appended")
     if offset != upload.offset:
         raise OffsetMismatch(
             f"the upload is at offset {upload.offset}, not {offset}", offset=upload.offset
         )
-    if upload.done:
-        raise InconsistentLength("the upload is complete; nothing can be appended")
-    length = sf_integer(request.headers.get("upload-length"))
+    length = declared_length(request, dialect)
     declared = content_length(request)
     if complete and declared is not None:
         if length is not None and length != offset + declared:
@@ -295,9 +340,9 @@ async def append(request: Request, engine: Engine, upload_id: str) -> Response:
     if length is not None and upload.size is None:
         if length > engine.limits.max_file_size:
             raise TooLarge(f"the upload exceeds the limit of {engine.limits.max_file_size} bytes")
-        upload = await engine.declare_length(upload.id, length, owner)
+        upload = await engine.declare_length(upload.id, length, owner, complete=False)
     upload = await receive(request, engine, upload, complete, checksum, owner)
-    return progress(request, engine, upload, 204)
+    return progress(request, engine, dialect, upload, dialect.append_status)
 
 
 async def receive(
@@ -308,7 +353,10 @@ async def receive(
     checksum: Checksum | None,
     owner: str | None,
 ) -> Upload:
-    """Append the body at the upload's offset; with `complete`, finish the upload after it."""
+    """Append the body at the upload's offset; with `complete`, finish the upload after it.
+
+    Reaching a known length does not complete the upload: only a request that says so does.
+    """
     body = TrackedBody(request)
     try:
         if has_body(request) and not upload.done:
@@ -326,11 +374,13 @@ async def receive(
                     owner=owner,
                     checksum=checksum,
                     content_length=declared,
+                    complete=False,
                 )
             except (TooLarge, WrongChunk) as exc:
                 if upload.size is None:
                     raise
                 raise InconsistentLength(f"the body runs past the length of {upload.size}") from exc
+            body.raise_if_stalled()
         else:
             body.whole = True
         if not body.whole or not complete or upload.done:

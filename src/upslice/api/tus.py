@@ -7,6 +7,7 @@ instead; the same resources serve them through `upslice.api.ietf`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -15,8 +16,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
 from upslice.api import ietf
+from upslice.api.allow import allow_header
 from upslice.api.downloads import file_response
+from upslice.api.errors import connection_headers
 from upslice.api.identity import owner_of
+from upslice.api.trailers import announces_checksum, checked_by_trailer
 from upslice.api.tus_common import (
     PATCH_TYPE,
     SUPPORTED_VERSIONS,
@@ -27,6 +31,7 @@ from upslice.api.tus_common import (
     capability_headers,
     content_length,
     engine_of,
+    file_hash_algorithm,
     has_body,
     http_date,
     live_upload,
@@ -39,6 +44,7 @@ from upslice.errors import (
     Forbidden,
     HashMismatch,
     InvalidInput,
+    NotFound,
     UnsupportedMediaType,
     UploadError,
     WrongChunk,
@@ -80,6 +86,7 @@ class TusRoute(APIRoute):
                 response = ietf.error(request, exc) if draft else tus_error(request, exc)
                 if location := exc.details.get("location"):
                     response.headers["Location"] = location
+                response.headers.update(connection_headers(exc))
             response.headers["Tus-Resumable"] = TUS_VERSION
             return response
 
@@ -95,6 +102,11 @@ def upload_url(request: Request, upload_id: str) -> str:
 
 def check_version(request: Request) -> None:
     version = request.headers.get("tus-resumable")
+    if version is None:
+        raise PreconditionFailed(
+            f"the Tus-Resumable header is missing; send Tus-Resumable: {TUS_VERSION}",
+            supported=list(SUPPORTED_VERSIONS),
+        )
     if version not in SUPPORTED_VERSIONS:
         raise PreconditionFailed(
             f"Tus-Resumable {version!r} is not supported; use {TUS_VERSION}",
@@ -117,6 +129,9 @@ def state_headers(request: Request, upload: Upload) -> dict[str, str]:
     elif concat == "final":
         urls = " ".join(upload_url(request, part) for part in upload.extra.get("parts", []))
         headers["Upload-Concat"] = f"final;{urls}"
+        if not upload.done:  # still waiting for its partials: neither offset nor length yet
+            del headers["Upload-Offset"]
+            headers.pop("Upload-Defer-Length", None)
     headers.update(expiry_header(upload))
     return headers
 
@@ -141,6 +156,7 @@ async def options(request: Request) -> Response:
     engine = engine_of(request)
     headers = capability_headers(engine)
     headers["Upload-Limit"] = ietf.limit_header(engine)
+    headers.update(allow_header(request))
     return Response(status_code=204, headers=headers)
 
 
@@ -180,9 +196,9 @@ async def create(request: Request) -> Response:
         protocol="tus",
         owner=owner,
         file_name=metadata.text("filename"),
-        file_type=metadata.text("filetype", "application/octet-stream"),
+        file_type=metadata.file_type(),
         size=size,
-        hash_algorithm=algorithm,
+        hash_algorithm=file_hash_algorithm(request, algorithm, digest),
         digest=digest,
         metadata=metadata.as_record(),
         extra=extra,
@@ -195,6 +211,7 @@ async def create(request: Request) -> Response:
             headers["Upload-Offset"] = str(upload.offset)
         elif size == 0:
             upload = await finish(engine, upload.id, owner)
+        await joined(request, upload)
     except UploadError as exc:
         exc.details["location"] = location
         raise
@@ -209,27 +226,49 @@ async def create_final(
         raise InvalidInput("a final upload must not carry Upload-Length")
     if has_body(request):
         raise Forbidden("a final upload takes no body; its bytes come from the partial uploads")
-    for part_id in concat.parts:
+    most = request.app.state.settings.max_concat_parts
+    if len(concat.parts) > most:
+        raise InvalidInput(
+            f"Upload-Concat names {len(concat.parts)} partial uploads; at most {most} are accepted",
+            maxParts=most,
+        )
+    for part_id in concat.parts:  # unfinished ones too: concatenation-unfinished
         part = await live_upload(request, part_id)
         if part.extra.get("concat") != "partial":
             raise InvalidInput(f"{part_id} is not a partial upload", uploadId=part_id)
-        if not part.done:
-            raise InvalidInput(f"partial upload {part_id} is not finished", uploadId=part_id)
     algorithm, digest = metadata.file_hash()
     extra: dict[str, Any] = {"concat": "final", "parts": list(concat.parts)}
     if metadata.raw:
         extra["tus_metadata"] = metadata.raw
-    upload = await engine.concatenate(
+    upload = await engine.create_final(
         list(concat.parts),
         owner=owner,
+        keep_partials=keep_partials(request),
         file_name=metadata.text("filename"),
-        file_type=metadata.text("filetype", "application/octet-stream"),
-        hash_algorithm=algorithm,
+        file_type=metadata.file_type(),
+        hash_algorithm=file_hash_algorithm(request, algorithm, digest),
         digest=digest,
         metadata=metadata.as_record(),
         extra=extra,
     )
     return Response(status_code=201, headers={"Location": upload_url(request, upload.id)})
+
+
+def keep_partials(request: Request) -> bool:
+    return bool(request.app.state.settings.tus_keep_partials)
+
+
+async def joined(request: Request, upload: Upload) -> Upload:
+    """A finished partial completes the finals that waited for it; a waiting final is joined
+    if it can be (a crash between a partial's end and its join is recovered here)."""
+    engine = engine_of(request)
+    concat = upload.extra.get("concat")
+    if concat == "partial" and upload.done:
+        await engine.part_finished(upload, keep_partials(request))
+    elif concat == "final" and not upload.done:
+        with contextlib.suppress(NotFound):  # a partial was deleted: it can never complete
+            return await engine.join(upload.id, upload.owner, keep_partials(request))
+    return upload
 
 
 # ---- core: HEAD, PATCH; termination; download ----------------------------------------------
@@ -240,7 +279,7 @@ async def head(upload_id: str, request: Request) -> Response:
     if ietf.is_draft(request):
         return await ietf.head(request, engine_of(request), upload_id)
     check_version(request)
-    upload = await live_upload(request, upload_id)
+    upload = await joined(request, await live_upload(request, upload_id))
     return Response(status_code=200, headers=state_headers(request, upload))
 
 
@@ -277,10 +316,11 @@ async def patch(upload_id: str, request: Request) -> Response:
         if upload.size is not None and upload.size != size:
             raise InvalidInput(f"the upload's length is {upload.size}, not {size}")
         if upload.size is None:
-            upload = await engine.declare_length(upload_id, size, await owner_of(request))
+            owner = await owner_of(request)
+            upload = await joined(request, await engine.declare_length(upload_id, size, owner))
     if upload.done and offset == upload.offset and not has_body(request):
         return Response(status_code=204, headers={"Upload-Offset": str(upload.offset)})
-    upload = await append(request, engine, upload, offset, checksum)
+    upload = await joined(request, await append(request, engine, upload, offset, checksum))
     headers = {"Upload-Offset": str(upload.offset), **expiry_header(upload)}
     return Response(status_code=204, headers=headers)
 
@@ -295,13 +335,18 @@ async def append(
         if offset + length > engine.limits.max_file_size:
             raise InvalidInput("the body would pass the server's maximum upload size")
     body = TrackedBody(request)
+    stream = body.stream()
+    if checksum is None and announces_checksum(request):  # checksum-trailer
+        stream = checked_by_trailer(request, stream)
     try:
-        return await engine.append(
-            upload.id, offset, body.stream(), owner=owner, checksum=checksum, content_length=length
+        upload = await engine.append(
+            upload.id, offset, stream, owner=owner, checksum=checksum, content_length=length
         )
     except HashMismatch:
         await engine.delete(upload.id, owner)
         raise
+    body.raise_if_stalled()
+    return upload
 
 
 async def finish(engine: Engine, upload_id: str, owner: str | None) -> Upload:
@@ -314,7 +359,9 @@ async def finish(engine: Engine, upload_id: str, owner: str | None) -> Upload:
 
 @router.delete("/{upload_id}")
 async def terminate(upload_id: str, request: Request) -> Response:
-    if not ietf.is_draft(request):
+    if ietf.is_draft(request):
+        ietf.check_cancel(request)
+    else:
         check_version(request)
     await engine_of(request).delete(upload_id, await owner_of(request))
     return Response(status_code=204)
@@ -329,7 +376,7 @@ async def method_override(upload_id: str, request: Request) -> Response:
         return JSONResponse(
             {"error": {"code": "method_not_allowed", "message": "POST an upload via override"}},
             status_code=405,
-            headers={"Allow": "OPTIONS, HEAD, GET, PATCH, DELETE"},
+            headers=allow_header(request),
         )
     request.scope["method"] = method
     return await handlers[method](upload_id, request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,16 +18,17 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from upslice.api import mediatype
 from upslice.api.bodies import raw_body
 from upslice.api.identity import owner_of
+from upslice.api.schemas import MAX_METADATA_BYTES
 from upslice.engine import Engine, utcnow
-from upslice.errors import Gone, InvalidInput
+from upslice.errors import BodyTimeout, Gone, InvalidInput, TooLarge
 from upslice.hashing import CHECKSUM_ALGORITHMS, FILE_HASHES, Checksum
-from upslice.record import Upload
+from upslice.record import UNHASHED, Upload
 
 TUS_VERSION = "1.0.0"
 SUPPORTED_VERSIONS = (TUS_VERSION,)
-INTEROP_VERSION = "8"  # draft-ietf-httpbis-resumable-upload interop version implemented
 PATCH_TYPE = "application/offset+octet-stream"
 
 # Every response header a tus or IETF-draft client reads; browsers ignore a "*" here when the
@@ -45,12 +47,15 @@ CORS_EXPOSE_HEADERS = [
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
     "Upload-Complete",
+    "Upload-Incomplete",
     "Upload-Draft-Interop-Version",
     "Upload-Limit",
     "Repr-Digest",
     "ETag",
     "Content-Disposition",
     "Content-Range",
+    "X-Request-Id",
+    "Retry-After",
 ]
 
 _KEY = re.compile(r"^[!-+\--~]+$")  # printable ASCII without space and comma
@@ -68,6 +73,15 @@ async def live_upload(request: Request, upload_id: str) -> Upload:
     if not upload.done and upload.expires_at is not None and upload.expires_at < utcnow():
         raise Gone("the upload has expired", uploadId=upload_id)
     return upload
+
+
+def file_hash_algorithm(request: Request, algorithm: str, digest: str | None) -> str:
+    """The algorithm to hash a new tus/IETF upload with: none when no hash was declared,
+    unless the server hashes every upload (`--hash-undeclared`). A byte nobody asked to
+    verify then costs a write and a CRC-32, as in the other tus servers."""
+    if digest is None and not request.app.state.settings.hash_undeclared:
+        return UNHASHED
+    return algorithm
 
 
 def media_type(request: Request) -> str:
@@ -92,22 +106,32 @@ class TrackedBody:
     def __init__(self, request: Request) -> None:
         self.request = request
         self.whole = False
+        self.stalled: BodyTimeout | None = None
 
     async def stream(self) -> AsyncIterator[bytes]:
-        async for piece in raw_body(self.request):
-            yield piece
+        try:
+            async for piece in raw_body(self.request):
+                yield piece
+        except BodyTimeout as exc:
+            self.stalled = exc  # the engine keeps what came before, like a cut body
+            raise
         self.whole = True
+
+    def raise_if_stalled(self) -> None:
+        """After the engine kept the bytes before a stall: answer 408 (HEAD tells the offset)."""
+        if self.stalled is not None:
+            raise self.stalled
 
 
 def extensions(engine: Engine) -> list[str]:
     """The tus extensions this front end offers over the wired-in engine and store."""
     names = ["creation", "creation-with-upload", "creation-defer-length", "termination"]
     if engine.data.can_concatenate:
-        names.append("concatenation")
+        names += ["concatenation", "concatenation-unfinished"]
     if engine.limits.expiry.total_seconds() > 0:
         names.append("expiration")
     if CHECKSUM_ALGORITHMS:
-        names.append("checksum")
+        names += ["checksum", "checksum-trailer"]
     return names
 
 
@@ -144,6 +168,7 @@ class Metadata:
     def parse(cls, header: str | None) -> Metadata:
         if header is None or not header.strip():
             return cls()
+        limit_metadata(header, "Upload-Metadata")
         pairs: dict[str, bytes | None] = {}
         for item in header.split(","):
             parts = item.strip().split(" ")
@@ -158,6 +183,10 @@ class Metadata:
     def text(self, key: str, default: str = "") -> str:
         value = self.pairs.get(key)
         return default if value is None else value.decode("utf-8", errors="replace")
+
+    def file_type(self) -> str:
+        """The `filetype` value, checked: it becomes the download's Content-Type."""
+        return mediatype.checked(self.text("filetype") or mediatype.DEFAULT, "filetype")
 
     def as_record(self) -> dict[str, str | None]:
         """What the upload record keeps (text; the raw header is kept for the HEAD echo)."""
@@ -180,6 +209,16 @@ class Metadata:
                 supported=list(FILE_HASHES),
             )
         return checksum.algorithm, checksum.digest.hex()
+
+
+def limit_metadata(value: str, header: str) -> None:
+    """Metadata is kept in the record and echoed on every HEAD: the tasks API's cap applies."""
+    if len(value) > MAX_METADATA_BYTES:
+        raise TooLarge(
+            f"{header} is {len(value)} bytes; at most {MAX_METADATA_BYTES} are accepted",
+            header=header,
+            maxBytes=MAX_METADATA_BYTES,
+        )
 
 
 def _b64(encoded: str, key: str) -> bytes:
@@ -212,4 +251,10 @@ class Concat:
             if match is None:
                 raise InvalidInput(f"Upload-Concat: {url!r} is not an upload URL of this server")
             ids.append(match[1])
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:  # one partial named N times would write its bytes N times
+            raise InvalidInput(
+                f"Upload-Concat names {len(repeated)} partial upload(s) more than once",
+                repeated=repeated,
+            )
         return cls("final", tuple(ids))

@@ -6,11 +6,14 @@ from upslice.client.aio import AsyncClient
 from upslice.client.errors import (
     Conflict,
     IntegrityError,
+    InvalidServerURL,
     NotFound,
+    NotUpsliceServer,
     RetriesExhausted,
     ServerError,
     ServerIntegrityError,
     TransportError,
+    Unreachable,
     UpsliceError,
 )
 from upslice.client.models import Progress, Task
@@ -22,7 +25,9 @@ __all__ = [
     "Client",
     "Conflict",
     "IntegrityError",
+    "InvalidServerURL",
     "NotFound",
+    "NotUpsliceServer",
     "Progress",
     "RetriesExhausted",
     "RetryPolicy",
@@ -30,5 +35,6 @@ __all__ = [
     "ServerIntegrityError",
     "Task",
     "TransportError",
+    "Unreachable",
     "UpsliceError",
 ]

@@ -1,12 +1,16 @@
-"""Tasks-protocol upload: hash, create or resume, send the missing chunks N at a time."""
+"""Tasks-protocol upload: hash, create or resume, send the missing chunks N at a time.
+
+This module holds the hash-first flow and what both flows share (sending chunks, repairing);
+`overlapped` hashes beside the transfer instead."""
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
+from upslice.client.api import TasksApi
 from upslice.client.errors import (
     Conflict,
     IntegrityError,
@@ -16,12 +20,10 @@ from upslice.client.errors import (
 from upslice.client.hashing import hash_source_async, upload_checksum
 from upslice.client.meter import Meter, ProgressCallback
 from upslice.client.models import Task
+from upslice.client.proof import prove_if_worth_it
 from upslice.client.retry import retryable, with_retries
 from upslice.client.source import PathOrFile, Source
 from upslice.client.workers import run_all
-
-if TYPE_CHECKING:
-    from upslice.client.aio import AsyncClient
 
 SLICE = 256 * 1024  # progress granularity inside one chunk body
 REPAIR_ROUNDS = 3  # times completion may send chunks again (missing, or failing the hash)
@@ -44,7 +46,7 @@ def guess_type(name: str) -> str:
 
 
 async def upload(
-    client: AsyncClient,
+    client: TasksApi,
     file: PathOrFile,
     *,
     concurrency: int,
@@ -54,7 +56,11 @@ async def upload(
     progress: ProgressCallback | None,
     file_name: str | None,
     file_type: str | None,
+    reuse: bool = True,
 ) -> Task:
+    """The hash-first flow: hash the whole file, then create or resume its task (by hash),
+    prove possession if the server may hold it, and send what is missing. Only this flow
+    can make an upload instant before a byte is sent."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     with Source(file) as source:
@@ -70,30 +76,49 @@ async def upload(
             hash_algorithm=hash_algorithm,
             chunk_size=chunk_size,
             metadata=metadata,
+            reuse=reuse,
         )
+        task = await prove_if_worth_it(client, task, source, meter)
         sender = ChunkSender(client, source, task, meter, concurrency)
         meter.start("uploading", task.uploaded_bytes if not task.done else source.size)
         todo: Iterable[int] = task.missing_chunks() if not task.done else ()
-        for _ in range(REPAIR_ROUNDS + 1):
-            task = await sender.send_all(todo)
-            if task.done:
-                break
-            try:
-                task = await client.complete(task.id)
-                break
-            except Conflict as exc:  # chunks went missing (a server that lost them)
-                todo = [int(i) for i in exc.details.get("missingChunks", ())]
-                if exc.code != "missing_chunks" or not todo:
-                    raise
-            except ServerIntegrityError as exc:  # some stored chunk differs from the file
-                todo = [int(i) for i in exc.details.get("resendChunks", ())]
-                if exc.code != "hash_mismatch" or not todo:
-                    raise
-            meter.start("uploading", source.size - sum(_length(task, i) for i in todo))
-        else:
-            raise IntegrityError(f"{name}: the server could not verify the file's {hash_algorithm}")
+        task = await send_and_complete(client, sender, todo, lambda t: client.complete(t.id))
         meter.finish()
         return task
+
+
+async def send_and_complete(
+    client: TasksApi,
+    sender: ChunkSender,
+    todo: Iterable[int],
+    finish: Callable[[Task], Awaitable[Task]],
+) -> Task:
+    """Send `todo`, then `finish` the task; resend what the server says is missing or
+    damaged, up to REPAIR_ROUNDS times."""
+    source, algorithm = sender.source, sender.task.hash_algorithm
+    for _ in range(REPAIR_ROUNDS + 1):
+        task = await sender.send_all(todo)
+        if task.done:
+            return task
+        try:
+            task = await finish(task)
+            if task.done:
+                return task
+            todo = task.missing_chunks()
+            if not todo:
+                task = await client.complete(task.id)
+                return task
+        except Conflict as exc:  # chunks went missing (a server that lost them)
+            todo = [int(i) for i in exc.details.get("missingChunks", ())]
+            if exc.code != "missing_chunks" or not todo:
+                raise
+        except ServerIntegrityError as exc:  # some stored chunk differs from the file
+            todo = [int(i) for i in exc.details.get("resendChunks", ())]
+            if exc.code != "hash_mismatch" or not todo:
+                raise
+        finish = lambda t: client.complete(t.id)  # noqa: E731
+        sender.meter.start("uploading", source.size - sum(_length(task, i) for i in todo))
+    raise IntegrityError(f"{source.name}: the server could not verify the file's {algorithm}")
 
 
 def _length(task: Task, index: int) -> int:
@@ -105,13 +130,25 @@ class ChunkSender:
     """Sends chunks of one task with a fixed number of workers, each retrying on its own."""
 
     def __init__(
-        self, client: AsyncClient, source: Source, task: Task, meter: Meter, concurrency: int
+        self,
+        client: TasksApi,
+        source: Source,
+        task: Task,
+        meter: Meter,
+        concurrency: int,
+        checksum: str = "crc32c",
     ) -> None:
         self.client = client
         self.source = source
         self.task = task
         self.meter = meter
         self.concurrency = concurrency
+        self.checksum = checksum  # per chunk: crc32c costs no second MD5 pass over the file
+        self.latest = task
+
+    def finished(self, task: Task) -> None:
+        """The server finished the task meanwhile (an instant upload took over): workers
+        take no further chunk, and the ones under way end with the server's refusal."""
         self.latest = task
 
     async def send_all(self, indices: Iterable[int]) -> Task:
@@ -124,7 +161,7 @@ class ChunkSender:
         return self.latest
 
     async def _worker(self, queue: asyncio.Queue[int]) -> None:
-        while not queue.empty():
+        while not queue.empty() and not self.latest.done:
             index = queue.get_nowait()
             task = await self._send(index)
             if task is not None and (task.done or not self.latest.done):
@@ -135,7 +172,7 @@ class ChunkSender:
 
         def read() -> tuple[bytes, str]:  # off the event loop: reading and MD5 both block
             data = self.source.read_exactly(start, end - start)
-            return data, upload_checksum(data, "md5")
+            return data, upload_checksum(data, self.checksum)
 
         async def attempt() -> Task | None:
             data, checksum = await asyncio.to_thread(read)
@@ -145,7 +182,7 @@ class ChunkSender:
             f"chunk {index}",
             self.client.retry,
             attempt,
-            on_retry=lambda _: self.meter.retry(),
+            on_retry=self.meter.retry,
             should_retry=chunk_retryable,
         )
 

@@ -14,6 +14,22 @@ def _time(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class Challenge:
+    """What the server asks for to prove the client holds the file (see `upslice.possession`)."""
+
+    nonce: str
+    ranges: tuple[tuple[int, int], ...]
+    algorithm: str = "sha256"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Challenge | None:
+        if not isinstance(data, dict):
+            return None
+        spans = tuple((int(start), int(end)) for start, end in data.get("ranges", ()))
+        return cls(str(data["nonce"]), spans, str(data.get("algorithm", "sha256")))
+
+
+@dataclass(frozen=True)
 class Task:
     """One upload as the tasks API describes it (snake_case of its camelCase JSON)."""
 
@@ -36,6 +52,7 @@ class Task:
     expires_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     file_url: str | None = None
+    challenge: Challenge | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -60,6 +77,7 @@ class Task:
             expires_at=_time(data.get("expiresAt")),
             metadata=dict(data.get("metadata") or {}),
             file_url=data.get("fileUrl"),
+            challenge=Challenge.from_json(data.get("challenge")),
             raw=data,
         )
 
@@ -80,9 +98,11 @@ class Task:
 class Progress:
     """One step of an upload or a download, for progress bars.
 
-    `phase` is "hashing", "uploading", "downloading" or "done"; `done_bytes` counts bytes of
+    `phase` is "hashing", "proving" (answering the server's possession challenge, which
+    may make the upload instant), "uploading", "downloading" or "done"; `done_bytes` counts bytes of
     the current phase already handled (for uploads, including what the server held before).
-    `sent_bytes` counts bytes actually put on the wire by this run.
+    `sent_bytes` counts bytes actually put on the wire by this run. `waiting` says why
+    retries are going on right now ("server unreachable", "server busy (503)"), else None.
     """
 
     name: str
@@ -91,3 +111,4 @@ class Progress:
     total_bytes: int
     sent_bytes: int = 0
     retries: int = 0
+    waiting: str | None = None

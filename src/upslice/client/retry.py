@@ -8,7 +8,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from upslice.client.errors import RetriesExhausted, ServerError, TransportError, UpsliceError
+from upslice.client.errors import (
+    RetriesExhausted,
+    ServerError,
+    TransportError,
+    Unreachable,
+    UpsliceError,
+)
 
 T = TypeVar("T")
 
@@ -61,7 +67,8 @@ async def with_retries(
             if not should_retry(exc):
                 raise
             if failures >= policy.attempts:
-                raise RetriesExhausted(what, failures, exc) from exc
+                gave_up = Unreachable if isinstance(exc, TransportError) else RetriesExhausted
+                raise gave_up(what, failures, exc) from exc
             if on_retry is not None:
                 on_retry(exc)
             await asyncio.sleep(policy.delay(failures, retry_after(exc)))

@@ -14,11 +14,12 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from upslice.client.api import TasksApi
 from upslice.client.chunked import guess_type
 from upslice.client.errors import (
     Conflict,
@@ -27,16 +28,13 @@ from upslice.client.errors import (
     ServerError,
     UpsliceError,
 )
-from upslice.client.hashing import hash_source_async, upload_checksum
+from upslice.client.hashing import hash_source_async, upload_checksum, whole_checksum
 from upslice.client.meter import Meter, ProgressCallback
 from upslice.client.models import Task
 from upslice.client.retry import retryable, with_retries
 from upslice.client.source import PathOrFile, Source
 from upslice.client.tus_state import TusState
 from upslice.client.workers import run_all
-
-if TYPE_CHECKING:
-    from upslice.client.aio import AsyncClient
 
 TUS_VERSION = "1.0.0"
 DEFAULT_CHUNK = 5 * 1024 * 1024
@@ -100,12 +98,13 @@ class TusSession:
 
     def __init__(
         self,
-        client: AsyncClient,
+        client: TasksApi,
         endpoint: str,
         source: Source,
         meter: Meter,
         chunk_size: int,
         metadata: str,
+        whole_metadata: str = "",
     ) -> None:
         self.client = client
         self.endpoint = endpoint
@@ -113,6 +112,8 @@ class TusSession:
         self.meter = meter
         self.chunk_size = chunk_size
         self.metadata = metadata
+        # for the upload that is the whole file (never a part): its checksum
+        self.whole_metadata = ",".join(m for m in (metadata, whole_metadata) if m)
         self.headers = {"Tus-Resumable": TUS_VERSION}
         self.caps = Capabilities(frozenset(), None, None)
 
@@ -130,9 +131,9 @@ class TusSession:
         return self.caps
 
     async def create(self, length: int, *, partial: bool) -> str:
-        headers = {"Upload-Length": str(length), "Upload-Metadata": self.metadata}
+        headers = {"Upload-Length": str(length), "Upload-Metadata": self.whole_metadata}
         if partial:
-            headers["Upload-Concat"] = "partial"
+            headers |= {"Upload-Concat": "partial", "Upload-Metadata": self.metadata}
         response = await with_retries(
             "create",
             self.client.retry,
@@ -194,7 +195,7 @@ class TusSession:
                 f"PATCH {url}",
                 self.client.retry,
                 attempt,
-                on_retry=lambda _: self.meter.retry(),
+                on_retry=self.meter.retry,
                 should_retry=tus_retryable,
             )
 
@@ -212,7 +213,7 @@ class TusSession:
 
     async def final(self, urls: list[str]) -> str:
         paths = " ".join(_same_origin_path(self.endpoint, u) for u in urls)
-        headers = {"Upload-Concat": f"final;{paths}", "Upload-Metadata": self.metadata}
+        headers = {"Upload-Concat": f"final;{paths}", "Upload-Metadata": self.whole_metadata}
         response = await with_retries(
             "concatenate",
             self.client.retry,
@@ -228,7 +229,7 @@ def _same_origin_path(endpoint: str, url: str) -> str:
 
 
 async def upload(
-    client: AsyncClient,
+    client: TasksApi,
     file: PathOrFile,
     *,
     concurrency: int,
@@ -238,6 +239,7 @@ async def upload(
     progress: ProgressCallback | None,
     file_name: str | None,
     file_type: str | None,
+    reuse: bool = True,
 ) -> Task:
     endpoint = urljoin(client.server + "/", client.tus_path.lstrip("/"))
     state = TusState(client.tus_state)
@@ -248,8 +250,18 @@ async def upload(
         meter.start("hashing")
         digest = await hash_source_async(source, hash_algorithm, lambda n: meter.add(n))
         fields = {"filename": name, "filetype": kind, **(metadata or {})}
+        # the server verifies the whole file against it (upslice does; others keep it)
+        checksum = (
+            {} if "checksum" in fields else {"checksum": whole_checksum(hash_algorithm, digest)}
+        )
         session = TusSession(
-            client, endpoint, source, meter, chunk_size or DEFAULT_CHUNK, encode_metadata(fields)
+            client,
+            endpoint,
+            source,
+            meter,
+            chunk_size or DEFAULT_CHUNK,
+            encode_metadata(fields),
+            encode_metadata(checksum),
         )
         caps = await session.discover()
         key = f"{endpoint} {source.size} {hash_algorithm}:{digest}"
@@ -301,7 +313,7 @@ async def upload_parts(
 
 
 async def describe(
-    client: AsyncClient, url: str, name: str, kind: str, size: int, digest: str, algorithm: str
+    client: TasksApi, url: str, name: str, kind: str, size: int, digest: str, algorithm: str
 ) -> Task:
     """The finished upload as a Task: the tasks API's view when the server is upslice."""
     upload_id = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]

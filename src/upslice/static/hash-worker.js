@@ -1,16 +1,21 @@
 // Hashing off the main thread: a whole File in slices (never holding more than two of them), or
-// one chunk's MD5 for its Upload-Checksum header.
+// one chunk's CRC-32C, CRC-32 or MD5 for its Upload-Checksum header.
 //
 // in:  {type: "hash", file, algorithm: "md5" | "sha256", sliceSize}
 //      {type: "pause"} | {type: "resume"} | {type: "cancel"}
-//      {type: "checksum", id, blob}
+//      {type: "checksum", id, blob, algorithm?: "crc32c" | "crc32" | "md5"}
 // out: {type: "progress", loaded, total}
 //      {type: "done", hash, algorithm, elapsedMs}
 //      {type: "error", message}
-//      {type: "checksum", id, md5: <base64 digest>} | {type: "checksum", id, error}
-import { createMD5, createSHA256, md5 } from "./vendor/hash-wasm.esm.min.js";
+//      {type: "checksum", id, digest: <base64 digest>} | {type: "checksum", id, error}
+import { crc32, createMD5, createSHA256, md5 } from "./vendor/hash-wasm.esm.min.js";
 
 const HASHERS = { md5: createMD5, sha256: createSHA256 };
+// hex digests; hash-wasm's crc32 hex is the 4 big-endian bytes that `Upload-Checksum: crc32` wants.
+// CRC-32C is the same code with Castagnoli's polynomial: the server computes one of every chunk
+// anyway, so checking it costs the server nothing.
+const CASTAGNOLI = 0x82f63b78;
+const CHECKSUMS = { crc32c: (data) => crc32(data, CASTAGNOLI), crc32, md5 };
 const PROGRESS_EVERY_MS = 100;
 
 let paused = false;
@@ -58,12 +63,14 @@ async function hashFile(file, algorithm, sliceSize) {
   });
 }
 
-async function checksum(id, blob) {
+async function checksum(id, blob, algorithm) {
   try {
-    const hex = await md5(new Uint8Array(await blob.arrayBuffer()));
+    const digest = CHECKSUMS[algorithm];
+    if (!digest) throw new Error(`unsupported checksum algorithm ${algorithm}`);
+    const hex = await digest(new Uint8Array(await blob.arrayBuffer()));
     let binary = "";
     for (let i = 0; i < hex.length; i += 2) binary += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
-    postMessage({ type: "checksum", id, md5: btoa(binary) });
+    postMessage({ type: "checksum", id, digest: btoa(binary) });
   } catch (error) {
     postMessage({ type: "checksum", id, error: String(error && error.message) });
   }
@@ -78,7 +85,7 @@ self.onmessage = (event) => {
       );
       break;
     case "checksum":
-      checksum(message.id, message.blob);
+      checksum(message.id, message.blob, message.algorithm || "md5");
       break;
     case "pause":
       paused = true;

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -22,7 +23,7 @@ import anyio
 
 from upslice.errors import InsufficientStorage, NotFound
 from upslice.record import State, Upload
-from upslice.stores.base import DataStore
+from upslice.stores.base import DataStore, StoredItem, StoredKind
 
 READ_BLOCK = 1024 * 1024
 P = ParamSpec("P")
@@ -41,10 +42,18 @@ class FilesystemStore(DataStore):
         self._files = root / "files"
 
     async def open(self) -> None:
-        for folder in (self._partial, self._staging, self._files):
+        # Staging leftovers of a crash are orphans for `gc`/`fsck` (after a grace period):
+        # wiping them here would also hit re-sends in flight in another process.
+        for folder in self._folders.values():
             folder.mkdir(parents=True, exist_ok=True)
-        for leftover in self._staging.iterdir():  # writes cut by a crash never counted
-            leftover.unlink(missing_ok=True)
+
+    @property
+    def _folders(self) -> dict[StoredKind, Path]:
+        return {
+            StoredKind.PARTIAL: self._partial,
+            StoredKind.STAGING: self._staging,
+            StoredKind.FILE: self._files,
+        }
 
     def _path(self, upload: Upload) -> Path:
         folder = self._files if upload.state is State.COMPLETE else self._partial
@@ -80,11 +89,16 @@ class FilesystemStore(DataStore):
         return written
 
     async def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
+        # A crash between publishing and committing leaves a verifying record whose bytes are
+        # already under files/: recovery must be able to read them from there.
         path = self._path(upload)
         try:
             handle = await anyio.open_file(path, "rb")
         except FileNotFoundError:
-            raise NotFound("the upload's data is gone", uploadId=upload.id) from None
+            try:
+                handle = await anyio.open_file(self._files / upload.id, "rb")
+            except FileNotFoundError:
+                raise NotFound("the upload's data is gone", uploadId=upload.id) from None
         async with handle:
             await handle.seek(start)
             remaining = end - start
@@ -106,6 +120,9 @@ class FilesystemStore(DataStore):
         )
         return {}
 
+    async def drop_received(self, upload: Upload) -> None:
+        (self._partial / upload.id).unlink(missing_ok=True)
+
     async def concatenate(self, target: Upload, parts: Sequence[Upload]) -> dict[str, str]:
         paths = [self._path(part) for part in parts]
         await anyio.to_thread.run_sync(_join, paths, self._partial / target.id, self.fsync)
@@ -114,6 +131,42 @@ class FilesystemStore(DataStore):
     async def delete(self, upload: Upload) -> None:
         for folder in (self._partial, self._files):
             (folder / upload.id).unlink(missing_ok=True)
+
+    async def stored(self) -> AsyncIterator[StoredItem]:
+        for kind, folder in self._folders.items():
+            for item in await anyio.to_thread.run_sync(_scan, folder, kind):
+                yield item
+
+    async def discard(self, item: StoredItem) -> None:
+        folder, _, name = item.key.partition("/")
+        if folder not in {path.name for path in self._folders.values()} or not _plain(name):
+            raise ValueError(f"not an item of this store: {item.key!r}")
+        (self.root / folder / name).unlink(missing_ok=True)
+
+
+def _plain(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name
+
+
+def _scan(folder: Path, kind: StoredKind) -> list[StoredItem]:
+    items = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed while listing
+                continue
+            staged = kind is StoredKind.STAGING  # "<id>.<random>"
+            items.append(
+                StoredItem(
+                    upload_id=entry.name.partition(".")[0] if staged else entry.name,
+                    kind=kind,
+                    key=f"{folder.name}/{entry.name}",
+                    size=stat.st_size,
+                    modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                )
+            )
+    return items
 
 
 def _storage_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -152,6 +205,8 @@ def _pwrite(fd: int, block: bytes, offset: int) -> None:
 
 @_storage_errors
 def _copy_into(source: Path, target: Path, offset: int, sync: bool) -> None:
+    if not target.exists():  # deleted while the re-send was written aside
+        raise NotFound("the upload's data is gone")
     with open(source, "rb") as src, open(target, "r+b") as dst:
         dst.seek(offset)
         shutil.copyfileobj(src, dst, READ_BLOCK)
@@ -162,6 +217,9 @@ def _copy_into(source: Path, target: Path, offset: int, sync: bool) -> None:
 
 @_storage_errors
 def _publish(source: Path, target: Path, sync: bool) -> None:
+    """Rename into place; idempotent, so a completion cut by a crash can be redone."""
+    if not source.exists() and target.exists():
+        return
     if sync:
         with open(source, "rb") as handle:
             os.fsync(handle.fileno())

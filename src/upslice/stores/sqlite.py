@@ -3,179 +3,240 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterable
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from upslice.record import Segment, State, Upload
+from upslice.errors import InsufficientStorage
+from upslice.record import HashState, Lease, OutboxEvent, Segment, State, Upload
 from upslice.stores.base import MetaStore
+from upslice.stores.outbox_rows import SELECT as SELECT_EVENTS
+from upslice.stores.outbox_rows import event_from_row, event_row
+from upslice.stores.sqlite_direct import BUSY, DirectConnection, Step, busy
+from upslice.stores.sqlite_rows import (
+    COLUMNS,
+    INSERT_EVENT,
+    SELECT_WITH_SEGMENTS,
+    from_row,
+    to_column,
+)
+from upslice.stores.sqlite_schema import migrate
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY,
-    protocol TEXT NOT NULL,
-    owner TEXT,
-    file_name TEXT NOT NULL,
-    file_type TEXT NOT NULL,
-    size INTEGER,
-    hash_algorithm TEXT NOT NULL,
-    hash TEXT,
-    chunk_size INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    expires_at REAL,
-    metadata TEXT NOT NULL,
-    instant INTEGER NOT NULL,
-    extra TEXT NOT NULL,
-    store_state TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS uploads_by_content ON uploads (hash_algorithm, hash, size, state);
-CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (state, expires_at);
-CREATE INDEX IF NOT EXISTS uploads_by_owner ON uploads (owner, created_at);
-CREATE TABLE IF NOT EXISTS segments (
-    upload_id TEXT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    PRIMARY KEY (upload_id, start)
-);
-"""
-
-COLUMNS = (
-    "id protocol owner file_name file_type size hash_algorithm hash chunk_size state "
-    "created_at updated_at expires_at metadata instant extra store_state"
-).split()
-JSON_FIELDS = {"metadata", "extra", "store_state"}
-TIME_FIELDS = {"created_at", "updated_at", "expires_at"}
+BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's write to end
 
 
-def _to_column(name: str, value: Any) -> Any:
-    if name in JSON_FIELDS:
-        return json.dumps(value)
-    if name in TIME_FIELDS:
-        return value.timestamp() if value is not None else None
-    if name == "state":
-        return str(value)
-    if name == "instant":
-        return int(value)
-    return value
+def _out_of_space(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc)
 
 
-def _from_row(row: aiosqlite.Row, segments: tuple[Segment, ...]) -> Upload:
-    values: dict[str, Any] = {}
-    for name in COLUMNS:
-        value = row[name]
-        if name in JSON_FIELDS:
-            value = json.loads(value)
-        elif name in TIME_FIELDS:
-            value = datetime.fromtimestamp(value, UTC) if value is not None else None
-        elif name == "state":
-            value = State(value)
-        elif name == "instant":
-            value = bool(value)
-        values[name] = value
-    return Upload(segments=segments, **values)
+@contextlib.contextmanager
+def _full_disk_is_507() -> Iterator[None]:
+    """A full disk becomes InsufficientStorage (507) instead of a bare sqlite3 error."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if _out_of_space(exc):
+            raise InsufficientStorage("the server is out of disk space") from exc
+        raise
 
 
 class SqliteMetaStore(MetaStore):
-    """Implements MetaStore over one aiosqlite connection (SQLite serialises writers anyway)."""
+    """Implements MetaStore over two aiosqlite connections per process: one writes, one reads.
+
+    Several processes (``--workers``) may share the file: WAL lets readers run beside the one
+    writer, and every compare-and-set is a single statement, so SQLite's own lock makes it atomic
+    across processes. Reads have their own connection so that a write never runs inside another
+    request's read snapshot: SQLite refuses to upgrade a stale snapshot to a write at once
+    (SQLITE_BUSY_SNAPSHOT), without waiting, when another process has written meanwhile.
+    """
 
     def __init__(self, path: Path, *, synchronous_full: bool = False) -> None:
         self.path = path
         self.synchronous_full = synchronous_full
-        self._db: aiosqlite.Connection | None = None
-        # One connection is shared by every request: a transaction must not let another
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        # The writer is shared by every request: a transaction must not let another
         # request's statement run inside it, so writers take turns.
         self._write = asyncio.Lock()
+        # Statements that can finish at once run on the loop's thread (sqlite_direct).
+        self._direct_reader: DirectConnection | None = None
+        self._direct_writer: DirectConnection | None = None
+        self._loop_thread = 0
 
     @property
     def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+        """The connection for reads."""
+        if self._reader is None:
             raise RuntimeError("SqliteMetaStore.open() was not awaited")
-        return self._db
+        return self._reader
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("SqliteMetaStore.open() was not awaited")
+        return self._writer
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        self._db.row_factory = aiosqlite.Row
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await migrate(self._writer)
+        self._reader = await self._connect()
+        await self._reader.execute("PRAGMA query_only=ON")
+        self._loop_thread = threading.get_ident()
+        self._direct_reader = DirectConnection(self.path, reads_only=True)
+        if not self.synchronous_full:  # an fsync per commit must not stall the loop
+            self._direct_writer = DirectConnection(self.path, reads_only=False)
+
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
         # WAL + NORMAL survives a killed process; FULL also survives power loss (--fsync).
-        sync = "FULL" if self.synchronous_full else "NORMAL"
-        await self._db.execute(f"PRAGMA synchronous={sync}")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(SCHEMA)
+        await db.execute(f"PRAGMA synchronous={'FULL' if self.synchronous_full else 'NORMAL'}")
+        await db.execute("PRAGMA foreign_keys=ON")
+        return db
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        for direct in (self._direct_reader, self._direct_writer):
+            if direct is not None:
+                direct.close()
+        self._direct_reader = self._direct_writer = None
+        for db in (self._reader, self._writer):
+            if db is not None:
+                await db.close()
+        self._reader = self._writer = None
 
-    async def insert(self, upload: Upload) -> None:
-        values = [_to_column(name, getattr(upload, name)) for name in COLUMNS]
-        marks = ", ".join("?" for _ in COLUMNS)
+    @contextlib.asynccontextmanager
+    async def _writing(self, transaction: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """Take this process's write turn; a full disk becomes InsufficientStorage (507)."""
+        db = self.writer
         async with self._write:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
-                await self.db.execute(
-                    f"INSERT INTO uploads ({', '.join(COLUMNS)}) VALUES ({marks})", values
-                )
-                await self.db.executemany(
-                    'INSERT INTO segments (upload_id, start, "end", digest) VALUES (?, ?, ?, ?)',
-                    [(upload.id, s.start, s.end, s.digest) for s in upload.segments],
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
+                if transaction:
+                    await db.execute("BEGIN IMMEDIATE")
+                yield db
+                if transaction:
+                    await db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:  # a failed COMMIT may have rolled back already
+                    await db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error) and _out_of_space(exc):
+                    raise InsufficientStorage("the server is out of disk space") from exc
                 raise
 
+    async def _run(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write statement; returns the number of rows it changed.
+
+        A statement refused as busy changed nothing, so it is tried again until BUSY_TIMEOUT:
+        the busy handler does not cover every case in which another process holds the lock.
+        """
+        direct = self._direct(self._direct_writer)
+        if direct is not None:
+            with _full_disk_is_507():
+                changed = direct.write(sql, params)
+            if changed is not BUSY:
+                assert isinstance(changed, int)
+                return changed
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        pause = 0.002
+        while True:
+            try:
+                async with self._writing() as db:
+                    cursor = await db.execute(sql, list(params))
+                    return cursor.rowcount
+            except sqlite3.OperationalError as exc:
+                if not busy(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)  # backing off while another process writes
+            pause = min(pause * 2, 0.05)
+
+    async def insert(self, upload: Upload, events: Sequence[OutboxEvent] = ()) -> None:
+        values = [to_column(name, getattr(upload, name)) for name in COLUMNS]
+        marks = ", ".join("?" for _ in COLUMNS)
+        await self._transaction(
+            (f"INSERT INTO uploads ({', '.join(COLUMNS)}) VALUES ({marks})", [values]),
+            (
+                'INSERT INTO segments (upload_id, start, "end", digest) VALUES (?, ?, ?, ?)',
+                [(upload.id, s.start, s.end, s.digest) for s in upload.segments],
+            ),
+            (INSERT_EVENT, [event_row(e) for e in events]),
+        )
+
+    async def _transaction(self, *steps: Step) -> None:
+        """Statements (each run once per parameter row) committed together."""
+        direct = self._direct(self._direct_writer)
+        if direct is not None:
+            with _full_disk_is_507():
+                if direct.transaction(steps) is not BUSY:
+                    return
+        async with self._writing(transaction=True) as db:
+            for sql, rows in steps:
+                await db.executemany(sql, rows)
+
+    async def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """One read statement, run to its end in one call on the reader connection. A cursor
+        left open across an await would keep its read transaction, and with it a stale
+        snapshot, for every other request reading on the same connection."""
+        direct = self._direct(self._direct_reader)
+        if direct is not None:
+            rows = direct.read(sql, params)
+            if rows is not BUSY:
+                assert isinstance(rows, list)
+                return rows
+        return list(await self.db.execute_fetchall(sql, list(params)))
+
+    def _direct(self, connection: DirectConnection | None) -> DirectConnection | None:
+        """The loop-thread connection, when this call runs on the thread that opened it."""
+        if connection is None or threading.get_ident() != self._loop_thread:
+            return None
+        return connection
+
     async def get(self, upload_id: str) -> Upload | None:
-        async with self.db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)) as cur:
-            row = await cur.fetchone()
+        rows = await self._read(SELECT_WITH_SEGMENTS, (upload_id,))  # one statement, not two
+        row = next(iter(rows), None)
         if row is None:
             return None
-        return _from_row(row, await self._segments(upload_id))
+        ranges = sorted(json.loads(row["segment_list"]))  # [start, end, digest], by start
+        return from_row(row, tuple(Segment(*item) for item in ranges))
 
     async def _segments(self, upload_id: str) -> tuple[Segment, ...]:
-        async with self.db.execute(
+        rows = await self._read(
             'SELECT start, "end", digest FROM segments WHERE upload_id = ? ORDER BY start',
             (upload_id,),
-        ) as cur:
-            return tuple(Segment(r[0], r[1], r[2]) for r in await cur.fetchall())
+        )
+        return tuple(Segment(r[0], r[1], r[2]) for r in rows)
 
-    async def update(self, upload_id: str, **fields: Any) -> None:
+    async def update(self, upload_id: str, **fields: Any) -> bool:
         unknown = set(fields) - set(COLUMNS)
         if unknown or "id" in fields:
             raise ValueError(f"cannot update {sorted(unknown | ({'id'} & set(fields)))}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        values = [_to_column(name, value) for name, value in fields.items()]
-        async with self._write:
-            await self.db.execute(
-                f"UPDATE uploads SET {assignments} WHERE id = ?", [*values, upload_id]
-            )
+        values = [to_column(name, value) for name, value in fields.items()]
+        sql = f"UPDATE uploads SET {assignments} WHERE id = ?"
+        return await self._run(sql, [*values, upload_id]) == 1
 
     async def transition(self, upload_id: str, expected: Iterable[State], new: State) -> bool:
         states = [str(s) for s in expected]
         marks = ", ".join("?" for _ in states)
-        async with self._write:
-            cursor = await self.db.execute(
-                f"UPDATE uploads SET state = ? WHERE id = ? AND state IN ({marks})",
-                [str(new), upload_id, *states],
-            )
-            return cursor.rowcount == 1
+        sql = f"UPDATE uploads SET state = ? WHERE id = ? AND state IN ({marks})"
+        return await self._run(sql, [str(new), upload_id, *states]) == 1
 
-    async def put_segment(self, upload_id: str, segment: Segment) -> None:
-        async with self._write:
-            await self.db.execute(
-                'INSERT OR REPLACE INTO segments (upload_id, start, "end", digest) '
-                "VALUES (?, ?, ?, ?)",
-                (upload_id, segment.start, segment.end, segment.digest),
-            )
+    async def put_segment(self, upload_id: str, segment: Segment) -> bool:
+        sql = (
+            'INSERT OR REPLACE INTO segments (upload_id, start, "end", digest) '
+            "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?)"
+        )
+        params = (upload_id, segment.start, segment.end, segment.digest, upload_id)
+        return await self._run(sql, params) >= 1
 
     async def find_by_content(
         self,
@@ -185,6 +246,8 @@ class SqliteMetaStore(MetaStore):
         states: Iterable[State],
         owner: str | None = None,
         protocol: str | None = None,
+        *,
+        any_owner: bool = False,
     ) -> Upload | None:
         state_list = [str(s) for s in states]
         query = (
@@ -192,49 +255,152 @@ class SqliteMetaStore(MetaStore):
             f"AND state IN ({', '.join('?' for _ in state_list)})"
         )
         params: list[Any] = [hash_algorithm, digest, size, *state_list]
-        if owner is not None:
-            query += " AND owner = ?"
+        if not any_owner:
+            query += " AND owner IS ?"
             params.append(owner)
         if protocol is not None:
             query += " AND protocol = ?"
             params.append(protocol)
-        async with self.db.execute(query + " ORDER BY created_at DESC LIMIT 1", params) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _from_row(row, await self._segments(row["id"]))
+        rows = await self._read(query + " ORDER BY created_at DESC LIMIT 1", params)
+        row = next(iter(rows), None)
+        return None if row is None else from_row(row, await self._segments(row["id"]))
 
     async def list_uploads(
-        self, owner: str | None, *, limit: int = 100, before: datetime | None = None
+        self,
+        owner: str | None,
+        *,
+        limit: int = 100,
+        before: datetime | None = None,
+        any_owner: bool = False,
     ) -> list[Upload]:
         query = "SELECT * FROM uploads WHERE 1 = 1"
         params: list[Any] = []
-        if owner is not None:
-            query += " AND owner = ?"
+        if not any_owner:
+            query += " AND owner IS ?"
             params.append(owner)
         if before is not None:
             query += " AND created_at < ?"
             params.append(before.timestamp())
         query += " ORDER BY created_at DESC LIMIT ?"
-        async with self.db.execute(query, [*params, limit]) as cur:
-            rows = list(await cur.fetchall())
+        rows = await self._read(query, [*params, limit])
         segments: dict[str, list[Segment]] = {row["id"]: [] for row in rows}
         if segments:
             marks = ", ".join("?" for _ in segments)
-            async with self.db.execute(
+            segment_rows = await self._read(
                 'SELECT upload_id, start, "end", digest FROM segments '
                 f"WHERE upload_id IN ({marks}) ORDER BY start",
                 list(segments),
-            ) as cur:
-                for upload_id, start, end, digest in await cur.fetchall():
-                    segments[upload_id].append(Segment(start, end, digest))
-        return [_from_row(row, tuple(segments[row["id"]])) for row in rows]
+            )
+            for upload_id, start, end, digest in segment_rows:
+                segments[upload_id].append(Segment(start, end, digest))
+        return [from_row(row, tuple(segments[row["id"]])) for row in rows]
 
     async def expired(self, now: datetime) -> list[str]:
-        async with self.db.execute(
+        rows = await self._read(
             "SELECT id FROM uploads WHERE state != ? AND expires_at IS NOT NULL AND expires_at < ?",
             (str(State.COMPLETE), now.timestamp()),
-        ) as cur:
-            return [row[0] for row in await cur.fetchall()]
+        )
+        return [row[0] for row in rows]
 
-    async def delete(self, upload_id: str) -> None:
-        async with self._write:
-            await self.db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+    async def ids_in_state(self, state: State, *, limit: int = 1000) -> list[str]:
+        rows = await self._read(
+            "SELECT id FROM uploads WHERE state = ? ORDER BY updated_at LIMIT ?",
+            (str(state), limit),
+        )
+        return [row[0] for row in rows]
+
+    async def delete(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> None:
+        if not events:
+            await self._run("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return
+        await self._transaction(
+            ("DELETE FROM uploads WHERE id = ?", [(upload_id,)]),
+            (INSERT_EVENT, [event_row(e) for e in events]),
+        )
+
+    # ---- leases ------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, name: str, holder: str, ttl: float, *, replacing: str | None = None
+    ) -> bool:
+        now = time.time()
+        sql = (
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.expires_at <= ? OR leases.holder = ? OR leases.holder = ?"
+        )
+        params = (name, holder, now + ttl, now, holder, replacing if replacing else holder)
+        return await self._run(sql, params) == 1
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._run("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    async def purge_leases(self) -> int:
+        return await self._run("DELETE FROM leases WHERE expires_at <= ?", (time.time(),))
+
+    async def get_lease(self, name: str) -> Lease | None:
+        leases = await self._leases("name = ?", name)
+        return leases[0] if leases else None
+
+    async def live_leases(self, prefix: str) -> list[Lease]:
+        return await self._leases("substr(name, 1, ?) = ?", len(prefix), prefix)
+
+    async def _leases(self, condition: str, *params: Any) -> list[Lease]:
+        rows = await self._read(
+            f"SELECT name, holder, expires_at FROM leases WHERE {condition} AND expires_at > ?",
+            (*params, time.time()),
+        )
+        return [Lease(r[0], r[1], datetime.fromtimestamp(r[2], UTC)) for r in rows]
+
+    # ---- hash checkpoints --------------------------------------------------------------
+
+    async def load_hash_state(self, upload_id: str) -> HashState | None:
+        rows = await self._read(
+            'SELECT generation, "offset", state FROM hash_states WHERE upload_id = ?',
+            (upload_id,),
+        )
+        row = next(iter(rows), None)
+        return None if row is None else HashState(row[0], row[1], bytes(row[2]))
+
+    async def save_hash_state(self, upload_id: str, state: HashState) -> bool:
+        params = (upload_id, state.generation, state.offset, state.state)
+        if state.generation == 0:  # the first checkpoint, or one after nothing was reset
+            sql = (
+                'INSERT INTO hash_states (upload_id, generation, "offset", state) '
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
+                'ON CONFLICT (upload_id) DO UPDATE SET "offset" = excluded."offset", '
+                "state = excluded.state WHERE hash_states.generation = 0"
+            )
+            return await self._run(sql, (*params, upload_id)) == 1
+        sql = (
+            'UPDATE hash_states SET "offset" = ?, state = ? WHERE upload_id = ? AND generation = ?'
+        )
+        return await self._run(sql, (state.offset, state.state, upload_id, state.generation)) == 1
+
+    async def reset_hash_state(self, upload_id: str) -> None:
+        await self._run(
+            'INSERT INTO hash_states (upload_id, generation, "offset", state) '
+            "SELECT ?, 1, 0, X'' WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
+            'ON CONFLICT (upload_id) DO UPDATE SET generation = generation + 1, "offset" = 0, '
+            "state = X''",
+            (upload_id, upload_id),
+        )
+
+    # ---- hook outbox ------------------------------------------------------------------
+
+    async def append_events(self, events: Sequence[OutboxEvent]) -> None:
+        await self._transaction((INSERT_EVENT, [event_row(e) for e in events]))
+
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        return [event_from_row(row) for row in await self._read(SELECT_EVENTS + "?", (limit,))]
+
+    async def event_delivered(self, event_id: str) -> None:
+        await self._run("DELETE FROM hook_outbox WHERE id = ?", (event_id,))
+
+    async def event_failed(self, event_id: str, next_attempt_at: datetime, error: str) -> None:
+        await self._run(
+            "UPDATE hook_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+            "WHERE id = ?",
+            (next_attempt_at.timestamp(), error, event_id),
+        )

@@ -127,6 +127,21 @@ export async function health(base) {
   return (await response.json()).counters;
 }
 
+/** Poll `condition` (async, true when met) until it holds; throw after `timeoutMs`. */
+export async function waitUntil(condition, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${condition}`);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // poll interval, bounded above
+  }
+}
+
+/** Wait until the server handles no request but the /health that asks (a cut or aborted
+ * request runs on at the server until it has kept or dropped its bytes). */
+export function waitServerIdle(base) {
+  return waitUntil(async () => (await health(base)).requests_in_flight <= 1);
+}
+
 export async function task(base, id) {
   const response = await fetch(new URL(`/api/task/${id}`, base));
   return response.json();

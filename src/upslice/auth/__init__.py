@@ -1,0 +1,1 @@
+"""Who is asking: bearer tokens (JWT), signed download URLs, and the pre-access hook."""

@@ -1,0 +1,35 @@
+"""tus creation-with-upload whose body fails its Upload-Checksum: 460, and nothing is stored.
+
+The upload itself is created (its Location comes back, so the client can resend), but not one
+byte of the refused body may count: its offset stays 0, a GET has nothing, and the bytes that
+do match can then be sent from offset 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import httpx
+
+from tests.api.tus_cases import OCTETS, TUS
+
+
+def checksum(data: bytes) -> str:
+    return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_refused_creation_body_stores_nothing(module_client: httpx.Client) -> None:
+    headers = OCTETS | {"Upload-Length": "10", "Upload-Checksum": checksum(b"other")}
+    created = module_client.post("/files/", headers=headers, content=b"01234")
+    assert created.status_code == 460, created.text
+    url = created.headers["Location"]
+    head = module_client.head(url, headers=TUS)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == "0"
+    again = module_client.patch(
+        url,
+        headers=OCTETS | {"Upload-Offset": "0", "Upload-Checksum": checksum(b"0123456789")},
+        content=b"0123456789",
+    )
+    assert again.status_code == 204 and again.headers["Upload-Offset"] == "10"
+    assert module_client.get(url).content == b"0123456789"

@@ -1,0 +1,45 @@
+"""Engines without HTTP; two of them on the same stores stand for two workers or nodes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from upslice.engine import Engine, Limits
+from upslice.record import Upload
+from upslice.stores.filesystem import FilesystemStore
+from upslice.stores.sqlite import SqliteMetaStore
+
+
+class CountingStore(FilesystemStore):
+    """The real filesystem store, counting the bytes read back (to prove none are re-hashed)."""
+
+    bytes_read = 0
+
+    async def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
+        async for block in super().read(upload, start, end):
+            self.bytes_read += len(block)
+            yield block
+
+
+def make_engine(root: Path, lease_seconds: float = 10.0) -> Engine:
+    return Engine(
+        CountingStore(root / "data"),
+        SqliteMetaStore(root / "meta.db"),
+        Limits(min_chunk_size=1024, lease_seconds=lease_seconds),
+    )
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    engine = make_engine(tmp_path)
+    await engine.open()
+    yield engine
+    await engine.close()
+
+
+async def body(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 4096):
+        yield data[start : start + 4096]

@@ -1,0 +1,97 @@
+"""Leases in the MetaStore: a dead writer never blocks an upload for longer than its lease."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import body, make_engine
+from tests.waiting import wait_for
+from upslice.engine import TaskSpec
+from upslice.errors import Conflict
+
+CHUNK = 4096
+
+
+def spec_for(data: bytes) -> TaskSpec:
+    return TaskSpec(hashlib.md5(data).hexdigest(), "f", "x/y", len(data), chunk_size=CHUNK)
+
+
+async def test_a_chunk_held_by_another_node_is_refused_until_its_lease_lapses(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(tmp_path, lease_seconds=0.5)
+    await engine.open()
+    try:
+        data = bytes(range(256)) * 32
+        task, _ = await engine.create_task(spec_for(data))
+        other_node = "elsewhere:4242:0123456789ab:0123456789ab"
+        assert await engine.meta.acquire_lease(f"chunk:{task.id}:0", other_node, 0.5)
+        with pytest.raises(Conflict):
+            await engine.write_chunk(task.id, 0, body(data[:CHUNK]))
+        deadline = time.monotonic() + 10
+        while await engine.meta.get_lease(f"chunk:{task.id}:0") is not None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)  # polling the lease's expiry, the condition under test
+        done = await engine.write_chunk(task.id, 0, body(data[:CHUNK]))
+        assert 0 in done.received_chunks
+    finally:
+        await engine.close()
+
+
+async def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(tmp_path, lease_seconds=3600)
+    await engine.open()
+    try:
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        dead = f"{engine.leases.host}:{gone.stdout.strip()}:0123456789ab:0123456789ab"
+        assert await engine.meta.acquire_lease("append:x", dead, 3600)
+        assert await engine.leases.try_acquire("append:x", engine.leases.new_holder())
+        alive = f"{engine.leases.host}:1:0123456789ab:0123456789ab"  # pid 1 always runs
+        assert await engine.meta.acquire_lease("append:y", alive, 3600)
+        assert not await engine.leases.try_acquire("append:y", engine.leases.new_holder())
+    finally:
+        await engine.close()
+
+
+async def test_a_killed_process_its_parent_has_not_reaped_yet_is_dead(tmp_path: Path) -> None:
+    """A SIGKILLed worker stays a zombie until its supervisor waits for it: its leases must
+    not block the upload until they lapse."""
+    engine = make_engine(tmp_path, lease_seconds=3600)
+    await engine.open()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        wait_for(lambda: stat.read_text().rpartition(")")[2].split()[0] == "Z", "a zombie")
+        zombie = f"{engine.leases.host}:{child.pid}:0123456789ab:0123456789ab"
+        assert await engine.meta.acquire_lease("chunk:z:0", zombie, 3600)
+        assert await engine.leases.try_acquire("chunk:z:0", engine.leases.new_holder())
+    finally:
+        child.wait()
+        await engine.close()
+
+
+async def test_a_held_lease_is_renewed_past_its_ttl(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, lease_seconds=0.3)
+    await engine.open()
+    try:
+        async with engine.leases.holding("complete:z") as held:
+            assert held is not None
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:  # three TTLs pass while it is held
+                lease = await engine.meta.get_lease("complete:z")
+                assert lease is not None and lease.holder == held.holder
+                await asyncio.sleep(0.05)
+            assert not held.lost
+        assert await engine.meta.get_lease("complete:z") is None  # released on exit
+    finally:
+        await engine.close()

@@ -1,0 +1,224 @@
+"""`upslice serve --store s3://...` against moto's S3 server, through real HTTP clients.
+
+Every test checks what an operator would check in the bucket afterwards: the finished object,
+no open multipart upload (ListMultipartUploads), no incomplete-part object left behind, and
+that the whole-file hash never read a byte back from S3.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from tusclient import client as tus_client
+
+from tests.s3_server import CREDENTIALS, MotoServer
+from tests.server_process import ServerProcess
+from tests.taskflow import create, md5_hex, put_chunk
+from upslice import Client
+from upslice.client.hashing import whole_checksum
+
+MiB = 1024 * 1024
+PREFIX = "uploads/"
+HASH_WAIT = 2.0  # short, so that the out-of-order test reaches the kept-copy fallback soon
+
+
+@pytest.fixture(scope="module")
+def bucket(moto_s3: MotoServer) -> str:
+    return moto_s3.new_bucket()
+
+
+@pytest.fixture(scope="module")
+def s3_server(
+    moto_s3: MotoServer, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("s3-node") / "data"
+    args = (*moto_s3.server_args(bucket), "--s3-hash-wait-seconds", str(HASH_WAIT))
+    proc = ServerProcess(data_dir, *args, env=CREDENTIALS).start()
+    yield proc
+    proc.stop()
+
+
+def leftovers(moto: MotoServer, bucket: str) -> dict[str, list[str]]:
+    """Open multipart uploads and helper objects: both must be empty once uploads finish."""
+    s3: Any = moto.client()
+    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=PREFIX).get("Uploads", [])
+    pending = s3.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}partial/").get("Contents", [])
+    return {
+        "multipart": [u["Key"] for u in uploads],
+        "pending": [o["Key"] for o in pending],
+    }
+
+
+def counters(server: ServerProcess) -> dict[str, int]:
+    return cast(dict[str, int], httpx.get(f"{server.url}/health").json()["counters"])
+
+
+def test_tasks_api_four_streams_hash_without_read_back(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(24 * MiB + 123)
+    path = tmp_path / "four-streams.bin"
+    path.write_bytes(data)
+    with Client(s3_server.url) as client:
+        task = client.upload(path, concurrency=4, chunk_size=5 * MiB)
+        assert task.done
+        client.download(task.id, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert counters(s3_server)["s3_bytes_read_back"] == 0
+    head = cast(Any, moto_s3.client()).head_object(Bucket=bucket, Key=f"{PREFIX}files/{task.id}")
+    assert head["ContentLength"] == len(data)
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_tuspy_appends_below_the_part_size(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(12 * MiB + 5)
+    path = tmp_path / "tus.bin"
+    path.write_bytes(data)
+    checksum = whole_checksum("md5", md5_hex(data))  # verified: the hash runs on the appends
+    uploader = tus_client.TusClient(f"{s3_server.url}/files/").uploader(
+        file_path=str(path),
+        chunk_size=MiB,
+        metadata={"filename": "tus.bin", "checksum": checksum},
+    )
+    uploader.upload()
+    upload_id = cast(str, uploader.url).rsplit("/", 1)[1]
+    response = httpx.get(f"{s3_server.url}/files/{upload_id}", timeout=30)
+    assert response.content == data
+    task = httpx.get(f"{s3_server.url}/api/task/{upload_id}").json()
+    assert task["done"] and task["hash"] == md5_hex(data)
+    assert counters(s3_server)["s3_bytes_read_back"] == 0
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_out_of_order_chunks_ranges_and_instant_copies(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    data = os.urandom(11 * MiB)
+    read_back = counters(s3_server)["s3_bytes_read_back"]
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        task = create(http, data, 5 * MiB).json()
+        for index in (2, 0, 1):  # the last chunk first: it waits for the hash, then is kept
+            chunk = data[index * 5 * MiB : (index + 1) * 5 * MiB]
+            assert put_chunk(http, task, index, chunk).status_code == 200
+        assert http.get(f"/api/task/{task['id']}").json()["hash"] == md5_hex(data)
+        # the one chunk that arrived far ahead of the hash is the only one read back
+        assert counters(s3_server)["s3_bytes_read_back"] - read_back == 1 * MiB
+        part = http.get(f"/api/task/{task['id']}/file", headers={"Range": "bytes=5242870-5242889"})
+        assert part.status_code == 206 and part.content == data[5242870:5242890]
+        twin = create(http, data, 5 * MiB).json()
+        assert twin["done"] and twin["instant"]
+        assert http.delete(f"/api/task/{task['id']}").status_code == 204
+        assert http.get(f"/api/task/{twin['id']}/file").content == data  # its own copy
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_deleting_an_unfinished_upload_aborts_its_multipart_upload(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    data = os.urandom(11 * MiB)
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        task = create(http, data, 5 * MiB).json()
+        assert put_chunk(http, task, 0, data[: 5 * MiB]).status_code == 200
+        assert leftovers(moto_s3, bucket)["multipart"] == [f"{PREFIX}files/{task['id']}"]
+        assert http.delete(f"/api/task/{task['id']}").status_code == 204
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_a_missing_bucket_is_one_clear_startup_error(moto_s3: MotoServer, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "upslice", "serve", "--data-dir", str(tmp_path),
+         *moto_s3.server_args("no-such-bucket")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **CREDENTIALS},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "bucket 'no-such-bucket' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_gc_aborts_orphan_multipart_uploads_and_tails_but_not_live_ones(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    s3: Any = moto_s3.client()
+    orphan = s3.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}files/nosuchupload")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}partial/nosuchupload/part.2", Body=b"tail")
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        live = http.post(
+            "/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(8 * MiB)}
+        )
+        location = live.headers["location"]
+        patch = http.patch(
+            location,
+            content=b"t" * MiB,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert patch.status_code == 204
+    live_id = location.rstrip("/").rsplit("/", 1)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "upslice", "gc", "--data-dir", str(s3_server.data_dir),
+         "--grace-seconds", "0", *moto_s3.server_args(bucket)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **CREDENTIALS},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "removed 2 orphan item(s)" in result.stdout
+    left = leftovers(moto_s3, bucket)
+    assert left == {
+        "multipart": [f"{PREFIX}files/{live_id}"],  # the live upload keeps its bytes
+        "pending": [f"{PREFIX}partial/{live_id}/part.1"],
+    }
+    assert orphan["UploadId"] not in str(s3.list_multipart_uploads(Bucket=bucket))
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        assert http.delete(location, headers={"Tus-Resumable": "1.0.0"}).status_code == 204
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_a_wrong_declared_hash_is_a_clear_422(s3_server: ServerProcess) -> None:
+    data = os.urandom(MiB)
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        task = create(http, os.urandom(MiB), 5 * MiB).json()  # declares another file's hash
+        reply = put_chunk(http, task, 0, data)
+        assert http.delete(f"/api/task/{task['id']}").status_code == 204
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "hash_mismatch" and error["actual"] == md5_hex(data)
+
+
+def test_a_chunk_replaced_by_different_bytes_is_a_clear_409(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    data = os.urandom(6 * MiB)
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        task = create(http, data, 5 * MiB).json()
+        assert put_chunk(http, task, 0, data[: 5 * MiB]).status_code == 200
+        assert put_chunk(http, task, 0, os.urandom(5 * MiB)).status_code == 200  # hash reset
+        reply = put_chunk(http, task, 1, data[5 * MiB :])
+        assert http.delete(f"/api/task/{task['id']}").status_code == 204
+    assert reply.status_code == 409, reply.text
+    assert "create the upload again" in reply.json()["error"]["message"]
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}  # copies too
+
+
+def test_an_empty_file_completes_at_creation(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        task = create(http, b"", 5 * MiB).json()
+        assert task["done"], task
+        file = http.get(f"/api/task/{task['id']}/file")
+        assert file.status_code == 200 and file.content == b""
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
