@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import random
 import time
+from hashlib import md5
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.server_process import ServerProcess
+from upslice.api import mediatype
 
 CHECKS = [
     not_a_server_error,
@@ -56,26 +58,20 @@ def steer(case: Any, url: str, turn: int) -> None:
 
     Random hashes never match, random sizes are mostly huge, random task ids never exist and
     random bodies are never a chunk's exact length, so a pure walk stops at the first chunk.
-    Creates are made small and get the hash of `content_of(size)`; every other chunk request
-    for a task that does not exist goes to one that does; and a chunk of a small task gets its
-    true bytes. So complete, download and delete are walked with real files too, while half of
+    Creates are made valid and small and get the hash of `content_of(size)`; every other chunk
+    request for a task that does not exist (every one, until a first chunk landed) goes to one
+    that does, made for it if the walk has none; and a chunk of a small task gets its true
+    bytes. So complete, download and delete are walked with real files too, while half of
     the chunk requests and all other input stay as generated.
     """
     body = case.body
     if case.operation.label == "POST /api/task" and isinstance(body, dict):
-        size = body.get("fileSize")
-        if type(size) is int:
-            size = body["fileSize"] = 1 + size % SMALL
-            algorithm = body.get("hashAlgorithm", "md5")
-            if algorithm in ("md5", "sha256"):
-                body["hash"] = hashlib.new(algorithm, content_of(size)).hexdigest()
+        make_creatable(body)
     elif case.operation.label == "PUT /api/task/{task_id}/chunk/{index}":
         task_url = f"{url}/api/task/{case.path_parameters['task_id']}"
         reply = httpx.get(task_url)
-        if reply.status_code == 404 and turn % 2 == 0:
-            unfinished = [t for t in all_tasks(url) if not t["done"]]
-            if not unfinished:
-                return
+        if reply.status_code == 404 and (turn % 2 == 0 or not walked_chunks(url)):
+            unfinished = [t for t in all_tasks(url) if not t["done"]] or [small_task(url)]
             case.path_parameters["task_id"] = unfinished[0]["id"]
             reply = httpx.get(f"{url}/api/task/{unfinished[0]['id']}")
         if reply.status_code != 200:
@@ -90,6 +86,38 @@ def steer(case: Any, url: str, turn: int) -> None:
             case.body = content_of(task["fileSize"])[start : start + task["chunkSize"]]
             case.media_type = "application/octet-stream"
             case.headers = {}
+
+
+def make_creatable(body: dict[str, Any]) -> None:
+    """Keep a generated create's shape but make it one the server takes: a small integral
+    size with its true hash, an integral chunk size or none, a media type or none. (The API
+    is strict: the JSON number 5.0 is not a size, and JSON Schema lets a generator send it.)"""
+    size = body.get("fileSize")
+    if isinstance(size, int | float) and not isinstance(size, bool):
+        body["fileSize"] = size = 1 + int(abs(size)) % SMALL
+        algorithm = body.get("hashAlgorithm", "md5")
+        if algorithm in ("md5", "sha256"):
+            body["hash"] = hashlib.new(algorithm, content_of(size)).hexdigest()
+    chunk_size = body.get("chunkSize")
+    if isinstance(chunk_size, float):
+        body["chunkSize"] = max(1, int(abs(chunk_size)))
+    file_type = body.get("fileType")
+    if isinstance(file_type, str) and file_type and not mediatype.is_valid(file_type):
+        del body["fileType"]
+
+
+def small_task(url: str) -> dict[str, Any]:
+    """A task for a steered chunk when the walk has created none yet."""
+    size = 1000
+    body = {"fileName": "steered", "fileSize": size, "hash": md5(content_of(size)).hexdigest()}
+    reply = httpx.post(f"{url}/api/task", json=body)
+    reply.raise_for_status()
+    task: dict[str, Any] = reply.json()
+    return task
+
+
+def walked_chunks(url: str) -> bool:
+    return counters(url)["chunks_received"] > 0
 
 
 def all_tasks(url: str) -> list[dict[str, Any]]:
@@ -130,8 +158,7 @@ def test_stateful_walk_finds_no_server_error(module_server: ServerProcess) -> No
             Walk.run(settings=BUDGET)
         except FlakyStrategyDefinition:
             pass
-        walked_chunks = counters(module_server.url)["chunks_received"] > 0
-        if time.monotonic() - started > SECONDS and walked_chunks:
+        if time.monotonic() - started > SECONDS and walked_chunks(module_server.url):
             break
     created = sum(n for key, n in calls.items() if key.startswith("POST /api/task 201"))
     assert created > 0, calls
