@@ -16,7 +16,9 @@ from upslice.stores.filesystem import FilesystemStore
 from upslice.stores.sqlite import SqliteMetaStore
 
 DATA_BACKENDS = ["filesystem", "s3"]
-META_BACKENDS = ["sqlite", "postgresql"]
+# sqlite-fsync is `serve --fsync`: every write goes through aiosqlite's thread (the loop-thread
+# writer is off), so that path passes the same contract.
+META_BACKENDS = ["sqlite", "sqlite-fsync", "postgresql"]
 
 
 @pytest.fixture(params=DATA_BACKENDS)
@@ -46,6 +48,8 @@ def new_meta_store(request: pytest.FixtureRequest, tmp_path: Path) -> MetaStore:
     """An unopened store of the requested backend; two calls in one test share one database."""
     if request.param == "sqlite":
         return SqliteMetaStore(tmp_path / "meta.db")
+    if request.param == "sqlite-fsync":
+        return SqliteMetaStore(tmp_path / "meta.db", synchronous_full=True)
     if request.param == "postgresql":
         from upslice.stores.postgres import PostgresMetaStore
 

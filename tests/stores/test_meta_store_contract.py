@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from tests.stores.conftest import make_upload
@@ -57,6 +59,17 @@ async def test_put_segment_on_a_deleted_upload_stores_nothing(meta_store: MetaSt
     assert loaded is not None and loaded.segments == ()
 
 
+async def test_an_insert_is_all_or_nothing(meta_store: MetaStore) -> None:
+    """The record, its segments and its hook events are one transaction: a failing part
+    leaves no record behind (two segments at one start break the segments' key)."""
+    twice = (Segment(0, 10, "crc32c:1"), Segment(0, 10, "crc32c:2"))
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await meta_store.insert(make_upload("a5", segments=twice))
+    assert await meta_store.get("a5") is None
+    await meta_store.insert(make_upload("a5"))  # and the id is still free
+    assert await meta_store.get("a5") is not None
+
+
 async def test_transition_is_compare_and_set(meta_store: MetaStore) -> None:
     await meta_store.insert(make_upload("a3"))
     results = await asyncio.gather(
@@ -102,6 +115,28 @@ async def test_find_by_content_owner_none_is_the_anonymous_owner(meta_store: Met
     assert anonymous is not None and anonymous.id == "e2"
     newest = await meta_store.find_by_content("md5", digest, 100, [State.COMPLETE], any_owner=True)
     assert newest is not None and newest.id == "e1"  # the newest, whoever owns it
+
+
+async def test_find_by_content_returns_the_whole_record_from_any_listed_state(
+    meta_store: MetaStore,
+) -> None:
+    """A resume continues from the record found: its segments say which bytes are in."""
+    digest = "ef" * 16
+    segments = (Segment(0, 10, "crc32c:1"), Segment(20, 30, "crc32c:2"))
+    upload = make_upload("k1", hash=digest, protocol="tus", state=State.FAILED, segments=segments)
+    await meta_store.insert(upload)
+    await meta_store.insert(make_upload("k2", hash=digest, state=State.FAILED))  # tasks protocol
+    either = [State.RECEIVING, State.FAILED]
+    found = await meta_store.find_by_content("md5", digest, 100, either, protocol="tus")
+    assert found == upload
+    neither = [State.RECEIVING, State.VERIFYING]
+    assert await meta_store.find_by_content("md5", digest, 100, neither, protocol="tus") is None
+
+
+async def test_list_uploads_returns_a_hundred_by_default(meta_store: MetaStore) -> None:
+    for i in range(101):
+        await meta_store.insert(make_upload(f"m{i}"))
+    assert len(await meta_store.list_uploads(None)) == 100
 
 
 async def test_list_uploads_is_scoped_to_one_owner(meta_store: MetaStore) -> None:
@@ -238,6 +273,9 @@ async def test_a_write_is_seen_by_the_next_read_while_other_reads_run(
         while not stop.is_set():
             await meta_store.get("s1")
             await meta_store.list_uploads(None, limit=5)
+            # A read that SQLite answers on the loop's thread never yields, so without this the
+            # readers would run only before or after the writes, never between them.
+            await asyncio.sleep(0)
 
     readers = [asyncio.create_task(reader()) for _ in range(20)]
     try:
