@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from upslice.errors import InsufficientStorage
-from upslice.stores.postgres import MIGRATIONS, PostgresMetaStore
+from upslice.stores.postgres import PostgresMetaStore
+from upslice.stores.postgres_schema import MIGRATIONS
 
 
 async def migrated(dsn: str) -> None:

@@ -1,9 +1,8 @@
 """PostgreSQL MetaStore: one database shared by several upslice nodes.
 
-Needs the `upslice[postgres]` extra (asyncpg). upslice creates and migrates its own schema:
-`MIGRATIONS` is an ordered list, applied in one transaction under an advisory lock so that
-nodes starting together never race, and recorded in `schema_version`. Leases are timed by the
-database's clock, so nodes with skewed clocks still agree on who holds what.
+Needs the `upslice[postgres]` extra (asyncpg). upslice creates and migrates its own schema
+(`postgres_schema`). Leases are timed by the database's clock, so nodes with skewed clocks
+still agree on who holds what.
 """
 
 from __future__ import annotations
@@ -20,59 +19,12 @@ import asyncpg
 from upslice.errors import InsufficientStorage
 from upslice.record import HashState, Lease, OutboxEvent, Segment, State, Upload
 from upslice.stores.base import MetaStore
-from upslice.stores.outbox_rows import POSTGRES_MIGRATION, event_from_row, event_row
 from upslice.stores.outbox_rows import SELECT as SELECT_EVENTS
+from upslice.stores.outbox_rows import event_from_row, event_row
+from upslice.stores.postgres_schema import migrate
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-MIGRATIONS = [
-    """
-    CREATE TABLE uploads (
-        id TEXT PRIMARY KEY,
-        protocol TEXT NOT NULL,
-        owner TEXT,
-        file_name TEXT NOT NULL,
-        file_type TEXT NOT NULL,
-        size BIGINT,
-        hash_algorithm TEXT NOT NULL,
-        hash TEXT,
-        chunk_size BIGINT NOT NULL,
-        state TEXT NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        expires_at TIMESTAMPTZ,
-        metadata JSONB NOT NULL,
-        instant BOOLEAN NOT NULL,
-        extra JSONB NOT NULL,
-        store_state JSONB NOT NULL
-    );
-    CREATE INDEX uploads_by_content ON uploads (hash_algorithm, hash, size, state);
-    CREATE INDEX uploads_by_owner ON uploads (owner, created_at);
-    CREATE INDEX uploads_by_state ON uploads (state, updated_at);
-    CREATE INDEX uploads_by_expiry ON uploads (expires_at) WHERE state <> 'complete';
-    CREATE TABLE segments (
-        upload_id TEXT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
-        start BIGINT NOT NULL,
-        "end" BIGINT NOT NULL,
-        digest TEXT NOT NULL,
-        PRIMARY KEY (upload_id, start)
-    );
-    CREATE TABLE leases (
-        name TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        expires_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE hash_states (
-        upload_id TEXT PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE,
-        generation BIGINT NOT NULL,
-        "offset" BIGINT NOT NULL,
-        state BYTEA NOT NULL
-    );
-    """,
-    POSTGRES_MIGRATION,  # 2: the hook outbox
-]
-MIGRATION_LOCK = 0x7570_736C_6963_6501  # "upslice" + 1: any constant unique to this schema
 
 COLUMNS = [f.name for f in dataclasses.fields(Upload) if f.name != "segments"]
 SELECT_UPLOADS = """
@@ -188,17 +140,7 @@ class PostgresMetaStore(MetaStore):
     async def migrate(self) -> None:
         """Bring the schema up to `MIGRATIONS`; refuse a database newer than this code."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL)")
-            current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            if current > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"database schema version {current} is newer than this upslice knows "
-                    f"({len(MIGRATIONS)}): upgrade upslice"
-                )
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                await conn.execute(MIGRATIONS[version - 1])
-                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+            await migrate(conn)
 
     async def close(self) -> None:
         if self._pool is not None:
