@@ -18,11 +18,19 @@ from upslice.cli.serving import export, settings_env
 from upslice.settings import Settings
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    seconds: float = 60,
+    server: ServerProcess | None = None,
+) -> None:
+    """Poll until `condition`; a spawned worker imports the whole app, which takes seconds on a
+    loaded machine. A timeout shows the server's log, which says what the supervisor did."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
+            log = server.log()[-3000:] if server is not None else ""
+            raise AssertionError(f"timed out waiting until {what}\n{log}")
         time.sleep(0.05)
 
 
@@ -73,12 +81,18 @@ def test_settings_travel_through_the_environment(tmp_path: Path) -> None:
 def test_a_killed_worker_is_replaced_and_uploads_go_on(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", "--min-chunk-size", "1024", workers=2).start()
     try:
-        wait_for(lambda: len(server.worker_pids()) == 2, "two workers run")
+        wait_for(lambda: len(server.worker_pids()) == 2, "two workers run", server=server)
         assert "2 worker processes" in server.log()
         first, second = server.worker_pids()
         psutil.Process(first).kill()
-        wait_for(lambda: first not in server.worker_pids(), "the killed worker is reaped")
-        wait_for(lambda: len(server.worker_pids()) == 2, "the supervisor starts a new worker")
+        wait_for(
+            lambda: first not in server.worker_pids(), "the killed worker is reaped", server=server
+        )
+        wait_for(
+            lambda: len(server.worker_pids()) == 2,
+            "the supervisor starts a new worker",
+            server=server,
+        )
         assert second in server.worker_pids()
         data = random_bytes(8192)
         with httpx.Client(base_url=server.url, timeout=30) as http:
