@@ -8,7 +8,6 @@ import hashlib
 import itertools
 import random
 import time
-from hashlib import md5
 from typing import Any
 
 import httpx
@@ -109,7 +108,11 @@ def make_creatable(body: dict[str, Any]) -> None:
 def small_task(url: str) -> dict[str, Any]:
     """A task for a steered chunk when the walk has created none yet."""
     size = 1000
-    body = {"fileName": "steered", "fileSize": size, "hash": md5(content_of(size)).hexdigest()}
+    body = {
+        "fileName": "steered",
+        "fileSize": size,
+        "hash": hashlib.md5(content_of(size)).hexdigest(),
+    }
     reply = httpx.post(f"{url}/api/task", json=body)
     reply.raise_for_status()
     task: dict[str, Any] = reply.json()
