@@ -65,7 +65,9 @@ async def test_chunks_land_at_their_offset_in_any_order(data_store: DataStore) -
     )
 
 
-async def test_a_refused_replacement_leaves_the_old_bytes(data_store: DataStore) -> None:
+async def test_a_refused_replacement_leaves_the_old_bytes_and_an_accepted_one_lands(
+    data_store: DataStore,
+) -> None:
     unit = unit_of(data_store)
     kept = await upload_in(data_store, "u2", 2 * unit)
     replaced = await upload_in(data_store, "u2b", 2 * unit)
@@ -75,9 +77,10 @@ async def test_a_refused_replacement_leaves_the_old_bytes(data_store: DataStore)
         with pytest.raises(ChecksumMismatch):
             await data_store.write(upload, 0, failing_after(b"x" * unit), replace=True)
     await data_store.write(replaced, 0, blocks(b"z" * unit), replace=True)
+    await data_store.write(replaced, unit, blocks(b"y" * unit), replace=True)  # not at 0
     kept, replaced = await readable(data_store, kept), await readable(data_store, replaced)
-    assert await read_all(data_store, kept, 0, unit) == b"a" * unit
-    assert await read_all(data_store, replaced, 0, 2 * unit) == b"z" * unit + b"b" * unit
+    assert await read_all(data_store, kept, 0, 2 * unit) == b"a" * unit + b"b" * unit
+    assert await read_all(data_store, replaced, 0, 2 * unit) == b"z" * unit + b"y" * unit
 
 
 async def test_finish_publishes_and_share_survives_deletion(data_store: DataStore) -> None:
