@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests import in_process_server
+
 
 def refused_url() -> str:
     """A loopback URL where nothing listens: port 0 cannot be connected to, so this never races
@@ -42,6 +44,8 @@ class ServerProcess:
         self.env = env or {}
         self.port = 0  # until started: the kernel picks one, which restarts then keep
         self.proc: subprocess.Popen[bytes] | None = None
+        self.in_process: in_process_server.ThreadServe | None = None
+        self.logged: list[str] = []  # what in-process servers that have stopped logged
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=data_dir.parent)
         os.close(fd)
@@ -56,6 +60,10 @@ class ServerProcess:
         """Start the server and return once /health answers; retry while the port is busy.
         `timeout` is a deadline, not a wait: a busy host imports slowly."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if in_process_server.wanted():
+            self.in_process = in_process_server.serve(self.data_dir, self.args, self.env, self.port)
+            self.port = self.in_process.port
+            return self
         deadline = time.monotonic() + timeout
         while True:
             log_size = self.log_path.stat().st_size
@@ -103,10 +111,18 @@ class ServerProcess:
         return self.proc
 
     def log(self) -> str:
+        if self.in_process is not None or self.logged:
+            return "\n".join(
+                [*self.logged, *(self.in_process.log.lines if self.in_process else [])]
+            )
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: no cleanup, no flush, as in a crash."""
+        if self.in_process is not None:  # the nearest a thread gets: requests cut at once
+            self.in_process.stop(at_once=True)
+            self.logged += self.in_process.log.lines
+            self.in_process = None
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):  # the group is already gone
@@ -114,6 +130,10 @@ class ServerProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
+        if self.in_process is not None:
+            self.in_process.stop()
+            self.logged += self.in_process.log.lines
+            self.in_process = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -126,6 +146,8 @@ class ServerProcess:
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the worker children, or the server itself."""
+        if in_process_server.wanted():
+            in_process_server.needs_a_process("signalling a worker")
         assert self.proc is not None
         workers = []
         for child in psutil.Process(self.proc.pid).children():

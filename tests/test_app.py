@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,27 @@ def test_openapi_documents_the_tasks_api(client: httpx.Client) -> None:
     assert {"409", "413", "415", "422", "507"} <= set(chunk["responses"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_openapi_builds_without_a_warning_and_every_operation_id_is_unique(
+    tmp_path: Path,
+) -> None:
+    """FastAPI only warns about a duplicated operation id, and generated clients then collide;
+    a route that answers GET and HEAD under one id did that."""
+    from upslice.app import create_app
+    from upslice.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = app.openapi()
+    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    file_path = spec["paths"]["/api/task/{task_id}/file"]
+    assert (file_path["get"]["operationId"], file_path["head"]["operationId"]) == (
+        "downloadTaskFile",
+        "headTaskFile",
+    )
 
 
 def test_environment_variables_configure_the_server(tmp_path: Path) -> None:

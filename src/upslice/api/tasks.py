@@ -296,9 +296,15 @@ async def delete_task(task_id: TaskId, engine: EngineDep, owner: Owner) -> Respo
     return Response(status_code=204)
 
 
-@router.api_route(
+@router.head(  # its own operation: one id shared by GET and HEAD is a duplicate in OpenAPI
     "/task/{task_id}/file",
-    methods=["GET", "HEAD"],
+    name="head_task_file",
+    operation_id="headTaskFile",
+    summary="The finished file's length and type, without its bytes",
+    response_class=StarletteResponse,
+)
+@router.get(
+    "/task/{task_id}/file",
     name="download_task_file",
     operation_id="downloadTaskFile",
     summary="Download the finished file (Range supported)",
