@@ -98,6 +98,8 @@ class ThreadServe:
         from upslice.app import create_app
         from upslice.httpserver import config_for
 
+        if "UPSLICE_CRASH_AT" in env:  # it would SIGKILL the test process itself
+            needs_a_process("a crash point")
         settings = settings_for(args, env)
         if settings.workers != 1:
             pytest.skip("several workers need their own processes")

@@ -82,6 +82,33 @@ def test_two_files_and_a_field(server: ServerProcess, tmp_path: Path) -> None:
     assert first["fileType"] == "image/jpeg" and second["fileType"] == "text/plain"
 
 
+def form_body(file_size: int, boundary: str = "upslice-cap-test") -> bytes:
+    """One file part of `file_size` random bytes, as multipart/form-data."""
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + os.urandom(file_size) + f"\r\n--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("over", [0, 1], ids=["at-the-cap", "one-byte-over"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_the_cap_itself_is_allowed_and_one_byte_more_is_not(
+    server: ServerProcess, chunked: bool, over: int
+) -> None:
+    """With Content-Length the whole body counts; chunked, what the parts carry."""
+    overhead = len(form_body(0))
+    body = form_body((CAP if chunked else CAP - overhead) + over)
+    headers = {"Content-Type": "multipart/form-data; boundary=upslice-cap-test"}
+    content: bytes | Iterator[bytes] = iter([body]) if chunked else body
+    reply = httpx.post(f"{server.url}/api/upload", content=content, headers=headers, timeout=60)
+    if over:
+        assert reply.status_code == 413, reply.text
+        assert reply.json()["error"]["formMaxSize"] == CAP
+    else:
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["files"][0]["size"] == len(body) - overhead
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_over_the_cap_is_413_and_nothing_is_kept(
     server: ServerProcess, tmp_path: Path, chunked: bool

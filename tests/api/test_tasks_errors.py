@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import socket
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,3 +304,26 @@ def test_full_disk_answers_507_and_keeps_what_was_received(
 def test_unknown_route_is_json_404(client: httpx.Client) -> None:
     reply = client.get("/api/nothing-here")
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
+
+
+def test_a_chunk_of_the_wrong_declared_length_is_refused_before_its_body_arrives(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    """The refusal names the expected size at once; a client need not send a body that
+    cannot land (a gigabyte, perhaps) to learn that."""
+    data = random_bytes(4096)
+    task = create(client, data, chunk_size=1024).json()
+    head = (
+        f"PUT /api/task/{task['id']}/chunk/0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 1025\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
+        raw.sendall(head.encode() + data[:10])  # 1015 bytes still owed: only a refusal answers
+        with raw.makefile("rb") as reply:
+            status = reply.readline().split()[1]
+            lines = iter(reply.readline, b"\r\n")
+            headers = dict(line.decode().rstrip().lower().split(": ", 1) for line in lines)
+            body = json.loads(reply.read(int(headers["content-length"])))
+    assert status == b"409", body
+    assert body["error"]["code"] == "wrong_chunk" and body["error"]["expectedSize"] == 1024
+    assert client.get(f"/api/task/{task['id']}").json()["receivedChunks"] == []
