@@ -85,9 +85,13 @@ def test_two_files_and_a_field(server: ServerProcess, tmp_path: Path) -> None:
 def form_body(file_size: int, boundary: str = "upslice-cap-test") -> bytes:
     """One file part of `file_size` random bytes, as multipart/form-data."""
     return (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + os.urandom(file_size) + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + os.urandom(file_size)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 @pytest.mark.parametrize("over", [0, 1], ids=["at-the-cap", "one-byte-over"])
