@@ -7,13 +7,18 @@ itself and writes the port it got to a file, so no other process can take it in 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests import in_process_server
+from tests.threaded_server import threaded_server
 
 SCRIPT = textwrap.dedent(
     """
@@ -56,12 +61,16 @@ class HostApp:
         self.data_dir = tmp_path / "uploads-data"
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = ""
+        self.in_process = contextlib.ExitStack()
 
     @property
     def url(self) -> str:
         return self.base + "/uploads"
 
     def start(self) -> HostApp:
+        if in_process_server.wanted():
+            self.base = self.in_process.enter_context(threaded_server(self.app_in_process()))
+            return self
         script, port_file = self.dir / "host.py", self.dir / "host.port"
         script.write_text(self.script)
         log = open(self.dir / "host.log", "ab")
@@ -85,6 +94,15 @@ class HostApp:
             time.sleep(0.05)
         raise RuntimeError(f"host app did not start:\n{self.log()}")
 
+    def app_in_process(self) -> Any:
+        """The script's app, built here (for mutation runs): the script up to its serving part,
+        with the data directory where `sys.argv[2]` names it."""
+        building = self.script.partition("sock = socket.socket()")[0]
+        building = building.replace("sys.argv[2]", repr(str(self.data_dir)))
+        namespace: dict[str, Any] = {"__name__": "host_app_in_process"}
+        exec(compile(building, "host.py", "exec"), namespace)  # our own script, as the process runs
+        return namespace["app"]
+
     def log(self) -> str:
         path = self.dir / "host.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -95,6 +113,7 @@ class HostApp:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
     def stop(self) -> None:
+        self.in_process.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.host_app import HostApp
 from tests.server_process import ServerProcess
 from tests.taskflow import create, put_chunk, random_bytes
 
@@ -44,3 +45,19 @@ def test_what_needs_a_process_is_skipped_not_run_on_the_test_process(
             server.worker_pids()
     finally:
         server.stop()
+
+
+def test_the_host_app_is_built_and_served_in_process_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UPSLICE_TEST_SERVER", "thread")
+    host = HostApp(tmp_path).start()
+    try:
+        assert host.proc is None
+        with host.client("ann") as http:
+            assert http.get("/health").status_code == 200
+        assert httpx.get(host.base + "/").json() == {"app": "host"}
+    finally:
+        host.stop()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(host.base + "/", timeout=2)
