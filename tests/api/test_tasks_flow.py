@@ -230,3 +230,20 @@ def test_list_shows_progress_newest_first(client: httpx.Client) -> None:
     assert [t["id"] for t in listed] == [newer["id"], older["id"]]
     assert listed[1]["receivedChunks"] == [1] and listed[1]["uploadedBytes"] == CHUNK
     assert client.get("/api/tasks", params={"limit": 0}).status_code == 400
+
+
+def test_the_list_reads_past_tus_partials_to_fill_a_page_and_shows_them_when_asked(
+    client: httpx.Client,
+) -> None:
+    """Pieces of a parallel tus upload are not files of their own: a page skips them and reads
+    on, page after page, until it is full; `partial=true` lists them too."""
+    piece = {"Tus-Resumable": "1.0.0", "Upload-Length": "4", "Upload-Concat": "partial"}
+    older = [create(client, random_bytes(CHUNK), CHUNK).json()["id"] for _ in range(2)]
+    pieces = [client.post("/files/", headers=piece).headers["Location"] for _ in range(3)]
+    newest = create(client, random_bytes(CHUNK), CHUNK).json()["id"]
+    listed = client.get("/api/tasks", params={"limit": 3}).json()["tasks"]
+    assert [t["id"] for t in listed] == [newest, older[1], older[0]]
+    with_pieces = client.get("/api/tasks", params={"limit": 3, "partial": "true"}).json()
+    assert [t["id"] for t in with_pieces["tasks"]] == [newest] + [
+        url.rsplit("/", 1)[1] for url in pieces[:0:-1]
+    ]

@@ -33,3 +33,24 @@ def test_a_refused_creation_body_stores_nothing(module_client: httpx.Client) -> 
     )
     assert again.status_code == 204 and again.headers["Upload-Offset"] == "10"
     assert module_client.get(url).content == b"0123456789"
+
+
+def whole_file_checksum(data: bytes) -> str:
+    """Upload-Metadata declaring the whole file's MD5 (`checksum` key, tus checksum syntax)."""
+    value = "md5 " + base64.b64encode(hashlib.md5(data).digest()).decode()
+    return "checksum " + base64.b64encode(value.encode()).decode()
+
+
+def test_an_empty_file_is_checked_against_its_declared_hash_at_creation(
+    module_client: httpx.Client,
+) -> None:
+    """A zero-length upload completes as it is created: a declared hash it does not match
+    refuses it there, and nothing of it is kept."""
+    wrong = TUS | {"Upload-Length": "0", "Upload-Metadata": whole_file_checksum(b"not empty")}
+    refused = module_client.post("/files/", headers=wrong)
+    assert refused.status_code == 460, refused.text
+    assert module_client.head(refused.headers["Location"], headers=TUS).status_code == 404
+    right = TUS | {"Upload-Length": "0", "Upload-Metadata": whole_file_checksum(b"")}
+    created = module_client.post("/files/", headers=right)
+    assert created.status_code == 201, created.text
+    assert module_client.get(created.headers["Location"]).content == b""
