@@ -263,6 +263,33 @@ PATCH = [
         expect={"Upload-Offset": "5"},
     ),
     Case(
+        "a completing append's Upload-Length is its end",
+        "PATCH",
+        "draft-deferred",
+        200,
+        append(3, True, Upload_Length="6"),
+        b"def",
+        expect={"Upload-Complete": "?1", "Upload-Offset": "6"},
+    ),
+    Case(
+        "a completing append's Upload-Length past its end",
+        "PATCH",
+        "draft-deferred",
+        400,
+        append(3, True, Upload_Length="9"),
+        b"def",
+        expect={"Content-Type": "application/problem+json"},
+        then_offset=3,
+    ),
+    Case(
+        "a length one past the limit",
+        "PATCH",
+        "draft-deferred",
+        413,
+        append(3, Upload_Length=str(MAX + 1)),
+        then_offset=3,
+    ),
+    Case(
         "mismatching offset",
         "PATCH",
         "draft-half",
@@ -346,6 +373,24 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize("case", OPTIONS + POST + HEAD + PATCH + DELETE, ids=str)
 def test_table(shared: httpx.Client, case: Case) -> None:
     check(shared, case)
+
+
+@pytest.mark.parametrize(
+    ("length", "body"), [(8, b"de"), (3, b""), (MAX, b"")], ids=["ahead", "at-the-offset", "max"]
+)
+def test_a_length_declared_by_an_append_is_kept_and_completes_nothing(
+    client: httpx.Client, length: int, body: bytes
+) -> None:
+    """Upload-Length on an append, up to the server's limit itself, is the upload's length
+    from then on; even at the offset reached, only `Upload-Complete: ?1` finishes it."""
+    url = client.post("/files/", headers=incomplete(), content=b"abc").headers["Location"]
+    reply = client.patch(url, headers=append(3, Upload_Length=str(length)), content=body)
+    assert reply.status_code == 204, reply.text
+    assert reply.headers["Upload-Complete"] == "?0"
+    head = client.head(url, headers=DRAFT)
+    assert head.headers["Upload-Length"] == str(length)
+    assert head.headers["Upload-Offset"] == str(3 + len(body))
+    assert head.headers["Upload-Complete"] == "?0"
 
 
 def test_problem_details(client: httpx.Client) -> None:
