@@ -29,5 +29,5 @@ def test_a_digest_dictionary_is_read(header: str, expected: dict[str, bytes]) ->
     ids=["no-value", "no-colons", "no-opening-colon", "no-closing-colon", "not-base64"],
 )
 def test_a_malformed_digest_is_refused_by_name(header: str) -> None:
-    with pytest.raises(InvalidInput, match="^Content-Digest"):
+    with pytest.raises(InvalidInput, match=r"^Content-Digest"):
         sf_digests(header, "Content-Digest")
