@@ -275,3 +275,18 @@ def chunk_states(http: httpx.Client, upload_id: str) -> list[str]:
     uploads = http.get("/inspect/state").json()["uploads"]
     states: list[str] = next(u["chunks"] for u in uploads if u["id"] == upload_id)
     return states
+
+
+def test_the_chunk_size_limits_are_named_and_themselves_allowed(http: httpx.Client) -> None:
+    def check(size: int) -> httpx.Response:
+        free = {"flowTotalChunks": None, "flowCurrentChunkSize": None}
+        return http.get("/flow/", params=fields(DATA, 1, "limits", flowChunkSize=size, **free))
+
+    refused = check(1)
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    lower, upper = error["minChunkSize"], error["maxChunkSize"]
+    assert 1 < lower <= CHUNK <= upper
+    for size, status in ((lower, 204), (upper, 204), (upper + 1, 400), (lower - 1, 400)):
+        reply = check(size)
+        assert reply.status_code == status, (size, reply.text)

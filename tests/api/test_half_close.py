@@ -51,11 +51,17 @@ def test_a_tus_patch_cut_by_a_fin_keeps_what_arrived(
         f"Content-Length: {len(DATA)}\r\n\r\n",
     )
     wait_for(lambda: tus_offset(module_client, url) == SENT, f"offset {SENT} after the FIN", 10)
-    rest = module_client.patch(
-        url,
-        content=DATA[SENT:],
-        headers={**OCTETS, "Upload-Offset": str(SENT)},
-    )
+    replies: list[httpx.Response] = []
+
+    def send_the_rest() -> bool:
+        """The offset is saved before the cut request lets go of the upload's lock: until it
+        has, a PATCH is refused with 423 (and stores nothing), as tus clients expect."""
+        headers = {**OCTETS, "Upload-Offset": str(SENT)}
+        replies.append(module_client.patch(url, content=DATA[SENT:], headers=headers))
+        return replies[-1].status_code != 423
+
+    wait_for(send_the_rest, "the cut PATCH to let go of the upload", 10)
+    rest = replies[-1]
     assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(DATA))
     assert module_client.get(url).content == DATA
 
