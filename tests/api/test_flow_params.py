@@ -56,3 +56,63 @@ def test_hash_identifiers_and_owner_scoped_ids() -> None:
     assert one.upload_id("alice") != one.upload_id("bob") != one.upload_id(None)
     assert one.upload_id("alice") == params(2, 10).upload_id("alice"), "every chunk, one record"
     assert params(1, 10, project="apollo").metadata()["project"] == "apollo"
+
+
+def test_custom_fields_keep_their_own_names() -> None:
+    assert canonical("Project") == "Project"
+    assert canonical("flowProject") == "project"  # not a known name: kept as it was sent
+    parsed = params(1, 10, flowProject="apollo", Album="x")
+    assert parsed.metadata()["flowProject"] == "apollo" and parsed.metadata()["Album"] == "x"
+
+
+@pytest.mark.parametrize("identifier", [None, "", "x" * 1025])
+def test_an_identifier_is_required_and_bounded(identifier: str | None) -> None:
+    values = {"chunkNumber": "1", "chunkSize": "1024", "totalSize": "10", "totalChunks": "1"}
+    if identifier is not None:
+        values["identifier"] = identifier
+    with pytest.raises(InvalidInput, match="identifier is required, at most 1024"):
+        FlowParams.parse(values)
+    assert FlowParams.parse({**values, "identifier": "x" * 1024}).identifier == "x" * 1024
+
+
+def test_the_smallest_values_each_field_takes() -> None:
+    """An empty file (totalSize 0) in chunks of one byte: one chunk; without totalChunks, the
+    count follows from the sizes; a missing or too small value is named."""
+    empty = FlowParams.parse(
+        {"identifier": "id-1", "chunkNumber": "1", "chunkSize": "1", "totalSize": "0"}
+    )
+    assert (empty.chunk_size, empty.total_size, empty.total_chunks, empty.length) == (1, 0, 1, 0)
+    counted = FlowParams.parse(
+        {"identifier": "id-1", "chunkNumber": "1", "chunkSize": "1024", "totalSize": "10245"}
+    )
+    assert counted.total_chunks == 10
+    with pytest.raises(InvalidInput, match="totalSize is required"):
+        FlowParams.parse({"identifier": "id-1", "chunkNumber": "1", "chunkSize": "1"})
+    with pytest.raises(InvalidInput, match="chunkSize must be an integer of at least 1"):
+        FlowParams.parse(
+            {"identifier": "id-1", "chunkNumber": "1", "chunkSize": "0", "totalSize": "0"}
+        )
+
+
+def test_a_chunk_count_that_does_not_fit_names_what_would() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        params(1, 2, size=100)
+    assert refused.value.details["expected"] == [1]
+    with pytest.raises(InvalidInput) as refused:
+        params(1, 9)
+    assert refused.value.details["expected"] == [10, 11]
+
+
+@pytest.mark.parametrize(
+    ("sent", "name"),
+    [
+        ({"filename": "a.txt", "relativePath": "dir/b.txt"}, "a.txt"),
+        ({"filename": "a.txt"}, "a.txt"),
+        ({"relativePath": "dir/b.txt"}, "dir/b.txt"),
+        ({}, "id-1"),
+    ],
+)
+def test_the_file_name_falls_back_to_the_path_then_the_identifier(
+    sent: dict[str, str], name: str
+) -> None:
+    assert params(1, 10, **sent).filename == name
