@@ -103,6 +103,9 @@ def test_a_chunk_count_that_does_not_fit_names_what_would() -> None:
     assert refused.value.details["expected"] == [10, 11]
 
 
+PLAIN = {"chunkNumber": "1", "chunkSize": "1024", "totalSize": "10", "identifier": "id-1"}
+
+
 @pytest.mark.parametrize(
     ("sent", "name"),
     [
@@ -115,4 +118,4 @@ def test_a_chunk_count_that_does_not_fit_names_what_would() -> None:
 def test_the_file_name_falls_back_to_the_path_then_the_identifier(
     sent: dict[str, str], name: str
 ) -> None:
-    assert params(1, 10, **sent).filename == name
+    assert FlowParams.parse({**sent, **PLAIN}).filename == name
