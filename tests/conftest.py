@@ -95,3 +95,15 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto")).start()
     yield server
     server.stop()
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    r"""Test ids in printable ASCII without backslashes, so that every tool can name a test on
+    a command line (mutmut hands ids back to pytest): `new\r\nline` -> `new<d><a>line`."""
+    if isinstance(val, bytes):
+        return f"{len(val)}-bytes"
+    if isinstance(val, str) and not (val.isascii() and val.isprintable() and "\\" not in val):
+        return "".join(
+            c if c.isascii() and c.isprintable() and c != "\\" else f"<{ord(c):x}>" for c in val
+        )
+    return None

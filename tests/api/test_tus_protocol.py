@@ -119,7 +119,7 @@ POST = [
     Case("beyond Tus-Max-Size", "POST", "collection", 413, TUS | {"Upload-Length": str(10**15)}),
     *[
         Case(
-            f"metadata {bad!r}",
+            f"metadata {bad!r}".replace("\\t", "<tab>"),  # an id to name on a command line
             "POST",
             "collection",
             400,
