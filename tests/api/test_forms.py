@@ -165,3 +165,20 @@ def test_bad_forms_say_what_is_wrong(
 ) -> None:
     got, body = curl(*args, f"{server.url}/api/upload")
     assert got == status and message in body["error"]["message"], body
+
+
+def test_each_file_names_its_field_type_and_hash_algorithm(server: ServerProcess) -> None:
+    """A declared type's parameters are dropped, a type that is not one gives way to the
+    name's, and each file remembers the form field it came in."""
+    files = {
+        "notes": ("notes.txt", b"remember the milk\n", "text/markdown; charset=utf-8"),
+        "data": ("data.json", b"{}", "not a type"),
+    }
+    reply = httpx.post(f"{server.url}/api/upload", files=files, timeout=60)
+    assert reply.status_code == 201, reply.text
+    notes, data = reply.json()["files"]
+    assert (notes["fileType"], data["fileType"]) == ("text/markdown", "application/json")
+    for entry, field in ((notes, "notes"), (data, "data")):
+        assert entry["field"] == field and entry["hashAlgorithm"] == "md5"
+        task = httpx.get(f"{server.url}/api/task/{entry['id']}").json()
+        assert task["metadata"]["field"] == field and task["fileType"] == entry["fileType"]

@@ -563,6 +563,8 @@ def short_lived(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_expired_upload_is_gone(short_lived: ServerProcess) -> None:
     with httpx.Client(base_url=short_lived.url) as client:
+        extensions = client.options("/files/", headers=TUS).headers["Tus-Extension"].split(",")
+        assert "expiration" in extensions, "uploads expire, however soon"
         url = create(client, {"Upload-Length": "10"})
         expires = client.head(url, headers=TUS).headers["Upload-Expires"]
         assert expires.endswith(" GMT")
