@@ -7,6 +7,7 @@ that the whole-file hash never read a byte back from S3.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from upslice.client.hashing import whole_checksum
 MiB = 1024 * 1024
 PREFIX = "uploads/"
 HASH_WAIT = 2.0  # short, so that the out-of-order test reaches the kept-copy fallback soon
+# Long: a test that wants no read-back must not get one because a loaded machine hashed late.
+PATIENT_HASH_WAIT = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +37,40 @@ def bucket(moto_s3: MotoServer) -> str:
     return moto_s3.new_bucket()
 
 
+@contextlib.contextmanager
+def s3_node(
+    moto_s3: MotoServer, bucket: str, data_dir: Path, hash_wait: float
+) -> Iterator[ServerProcess]:
+    args = (*moto_s3.server_args(bucket), "--s3-hash-wait-seconds", str(hash_wait))
+    proc = ServerProcess(data_dir, *args, env=CREDENTIALS).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="module")
 def s3_server(
     moto_s3: MotoServer, bucket: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("s3-node") / "data"
-    args = (*moto_s3.server_args(bucket), "--s3-hash-wait-seconds", str(HASH_WAIT))
-    proc = ServerProcess(data_dir, *args, env=CREDENTIALS).start()
-    yield proc
-    proc.stop()
+    with s3_node(moto_s3, bucket, data_dir, HASH_WAIT) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def patient_bucket(moto_s3: MotoServer) -> str:
+    """Its own bucket: what one node leaves there is not another node's orphan."""
+    return moto_s3.new_bucket()
+
+
+@pytest.fixture(scope="module")
+def patient_s3_server(
+    moto_s3: MotoServer, patient_bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("patient-s3-node") / "data"
+    with s3_node(moto_s3, patient_bucket, data_dir, PATIENT_HASH_WAIT) as proc:
+        yield proc
 
 
 def leftovers(moto: MotoServer, bucket: str) -> dict[str, list[str]]:
@@ -61,42 +89,44 @@ def counters(server: ServerProcess) -> dict[str, int]:
 
 
 def test_tasks_api_four_streams_hash_without_read_back(
-    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str, tmp_path: Path
+    patient_s3_server: ServerProcess, moto_s3: MotoServer, patient_bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(24 * MiB + 123)
     path = tmp_path / "four-streams.bin"
     path.write_bytes(data)
-    with Client(s3_server.url) as client:
+    with Client(patient_s3_server.url) as client:
         task = client.upload(path, concurrency=4, chunk_size=5 * MiB)
         assert task.done
         client.download(task.id, tmp_path / "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == data
-    assert counters(s3_server)["s3_bytes_read_back"] == 0
-    head = cast(Any, moto_s3.client()).head_object(Bucket=bucket, Key=f"{PREFIX}files/{task.id}")
+    assert counters(patient_s3_server)["s3_bytes_read_back"] == 0
+    head = cast(Any, moto_s3.client()).head_object(
+        Bucket=patient_bucket, Key=f"{PREFIX}files/{task.id}"
+    )
     assert head["ContentLength"] == len(data)
-    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+    assert leftovers(moto_s3, patient_bucket) == {"multipart": [], "pending": []}
 
 
 def test_tuspy_appends_below_the_part_size(
-    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str, tmp_path: Path
+    patient_s3_server: ServerProcess, moto_s3: MotoServer, patient_bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(12 * MiB + 5)
     path = tmp_path / "tus.bin"
     path.write_bytes(data)
     checksum = whole_checksum("md5", md5_hex(data))  # verified: the hash runs on the appends
-    uploader = tus_client.TusClient(f"{s3_server.url}/files/").uploader(
+    uploader = tus_client.TusClient(f"{patient_s3_server.url}/files/").uploader(
         file_path=str(path),
         chunk_size=MiB,
         metadata={"filename": "tus.bin", "checksum": checksum},
     )
     uploader.upload()
     upload_id = cast(str, uploader.url).rsplit("/", 1)[1]
-    response = httpx.get(f"{s3_server.url}/files/{upload_id}", timeout=30)
+    response = httpx.get(f"{patient_s3_server.url}/files/{upload_id}", timeout=30)
     assert response.content == data
-    task = httpx.get(f"{s3_server.url}/api/task/{upload_id}").json()
+    task = httpx.get(f"{patient_s3_server.url}/api/task/{upload_id}").json()
     assert task["done"] and task["hash"] == md5_hex(data)
-    assert counters(s3_server)["s3_bytes_read_back"] == 0
-    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+    assert counters(patient_s3_server)["s3_bytes_read_back"] == 0
+    assert leftovers(moto_s3, patient_bucket) == {"multipart": [], "pending": []}
 
 
 def test_out_of_order_chunks_ranges_and_instant_copies(
