@@ -107,8 +107,15 @@ class ThreadServe:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((settings.host, port))
         self.port: int = self.sock.getsockname()[1]
-        with environment(env):
+        # The server's environment stays while it runs: its stores read some of it (S3
+        # credentials) only when they open, on the server's thread.
+        self.environment = contextlib.ExitStack()
+        self.environment.enter_context(environment(env))
+        try:
             self.server = uvicorn.Server(config_for(create_app(settings), settings))
+        except BaseException:
+            self.environment.close()
+            raise
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
         self.log = ServerLog(settings)
 
@@ -126,6 +133,7 @@ class ThreadServe:
         self.thread.join(30)
         self.sock.close()
         self.log.detach()
+        self.environment.close()
 
 
 def serve(data_dir: Path, args: list[str], env: Mapping[str, str], port: int) -> ThreadServe:
