@@ -290,3 +290,27 @@ def test_the_chunk_size_limits_are_named_and_themselves_allowed(http: httpx.Clie
     for size, status in ((lower, 204), (upper, 204), (upper + 1, 400), (lower - 1, 400)):
         reply = check(size)
         assert reply.status_code == status, (size, reply.text)
+
+
+def test_a_file_the_owner_holds_from_another_protocol_is_instant(host: HostApp) -> None:
+    """An identifier that is the hash of a file the caller finished through the tasks API:
+    testChunks says skip, and a chunk sent anyway completes at once without a byte stored.
+    Another owner holding nothing of it uploads in full."""
+    data = os.urandom(CHUNK + 7)
+    ident = hashlib.sha256(data).hexdigest()
+    task = {"hash": ident, "hashAlgorithm": "sha256", "fileName": "t.bin", "fileSize": len(data)}
+    with host.client("carol") as carol, host.client("dave") as dave:
+        created = carol.post("/api/task", json=task | {"chunkSize": len(data)}).json()
+        assert carol.put(f"/api/task/{created['id']}/chunk/0", content=data).json()["done"]
+        probe = carol.get("/flow/", params=fields(data, 1, ident))
+        assert probe.status_code == 200 and probe.json()["skipUpload"], probe.text
+        assert probe.json()["hash"] == ident and probe.json()["done"]
+        received = carol.get("/health").json()["counters"]["bytes_received"]
+        sent_anyway = post(carol, data, 1, ident).json()
+        assert sent_anyway["done"] and sent_anyway["hash"] == ident
+        assert carol.get("/health").json()["counters"]["bytes_received"] == received
+        assert dave.get("/flow/", params=fields(data, 1, ident)).status_code == 204
+        before = dave.get("/health").json()["counters"]["bytes_received"]
+        his = post(dave, data, 1, ident).json()
+        assert his["done"] and his["id"] != sent_anyway["id"]
+        assert dave.get("/health").json()["counters"]["bytes_received"] - before == len(data)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+
 import pytest
 
 from upslice.api.flow_params import FlowParams, canonical
@@ -119,3 +123,44 @@ def test_the_file_name_falls_back_to_the_path_then_the_identifier(
     sent: dict[str, str], name: str
 ) -> None:
     assert FlowParams.parse({**sent, **PLAIN}).filename == name
+
+
+def test_path_type_and_custom_fields_are_kept_as_sent() -> None:
+    sent = params(1, 10, relativePath="photos/a.png", type="image/webp", album="x")
+    assert (sent.relative_path, sent.file_type) == ("photos/a.png", "image/webp")
+    assert sent.metadata() == {"identifier": "id-1", "relativePath": "photos/a.png", "album": "x"}
+    bare = params(1, 10, filename="a.png")
+    assert (bare.relative_path, bare.file_type) == ("", "image/png")  # the type from the name
+
+
+def test_custom_fields_up_to_their_limit() -> None:
+    at_limit = "x" * (4096 - len('{"k": ""}'))
+    assert params(1, 10, k=at_limit).extra == {"k": at_limit}
+    with pytest.raises(InvalidInput, match="custom fields must stay under 4096 bytes"):
+        params(1, 10, k=at_limit + "x")
+
+
+def test_the_current_chunk_size_is_checked_and_named() -> None:
+    empty = {"identifier": "e", "chunkNumber": "1", "chunkSize": "1", "totalSize": "0"}
+    assert FlowParams.parse({**empty, "currentChunkSize": "0"}).length == 0
+    with pytest.raises(InvalidInput) as refused:
+        params(1, 10, currentChunkSize="5")
+    assert refused.value.details["expectedSize"] == KiB
+
+
+def test_a_record_id_is_lower_case_base32_of_sixteen_bytes() -> None:
+    record = params(1, 10).upload_id("alice")
+    assert record == record.lower() and len(record) == 26 and "=" not in record
+    key = json.dumps(["flow", "alice", "id-1", 10 * KiB + 5]).encode()
+    expected = base64.b32encode(hashlib.sha256(key).digest()[:16]).decode().rstrip("=").lower()
+    assert record == expected, "ids of records already stored must stay the same"
+
+
+def test_a_chunk_md5_is_hex_of_either_case() -> None:
+    digest = hashlib.md5(b"x").hexdigest()
+    for spelled in (digest, digest.upper()):
+        checksum = params(1, 10, chunkMd5=spelled).checksum()
+        assert checksum is not None and checksum.algorithm == "md5"
+        assert checksum.digest == bytes.fromhex(digest)
+    with pytest.raises(InvalidInput, match=r"^chunkMd5 must be 32 hex digits$"):
+        params(1, 10, chunkMd5="g" * 32).checksum()
