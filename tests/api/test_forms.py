@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.host_app import HostApp
 from tests.server_process import ServerProcess
 
 CAP = 2_000_000
@@ -182,3 +183,12 @@ def test_each_file_names_its_field_type_and_hash_algorithm(server: ServerProcess
         assert entry["field"] == field and entry["hashAlgorithm"] == "md5"
         task = httpx.get(f"{server.url}/api/task/{entry['id']}").json()
         assert task["metadata"]["field"] == field and task["fileType"] == entry["fileType"]
+
+
+def test_a_form_upload_belongs_to_its_sender(host: HostApp) -> None:
+    with host.client("erin") as erin, host.client("frank") as frank:
+        reply = erin.post("/api/upload", files={"f": ("f.txt", b"hello", "text/plain")})
+        assert reply.status_code == 201, reply.text
+        task_id = reply.json()["files"][0]["id"]
+        assert erin.get(f"/api/task/{task_id}").json()["done"]
+        assert frank.get(f"/api/task/{task_id}").status_code == 404

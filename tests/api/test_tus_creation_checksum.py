@@ -13,6 +13,7 @@ import hashlib
 import httpx
 
 from tests.api.tus_cases import OCTETS, TUS
+from tests.host_app import HostApp
 
 
 def checksum(data: bytes) -> str:
@@ -54,3 +55,15 @@ def test_an_empty_file_is_checked_against_its_declared_hash_at_creation(
     created = module_client.post("/files/", headers=right)
     assert created.status_code == 201, created.text
     assert module_client.get(created.headers["Location"]).content == b""
+
+
+def test_an_owners_empty_file_is_checked_and_kept_as_theirs(host: HostApp) -> None:
+    with host.client("gina") as gina, host.client("hal") as hal:
+        wrong = TUS | {"Upload-Length": "0", "Upload-Metadata": whole_file_checksum(b"x")}
+        refused = gina.post("/files/", headers=wrong)
+        assert refused.status_code == 460, refused.text
+        right = TUS | {"Upload-Length": "0", "Upload-Metadata": whole_file_checksum(b"")}
+        url = gina.post("/files/", headers=right).headers["Location"]
+        assert gina.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+        assert gina.get(url).status_code == 200
+        assert hal.get(url).status_code == 404
