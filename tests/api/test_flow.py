@@ -313,4 +313,6 @@ def test_a_file_the_owner_holds_from_another_protocol_is_instant(host: HostApp) 
         before = dave.get("/health").json()["counters"]["bytes_received"]
         his = post(dave, data, 1, ident).json()
         assert his["done"] and his["id"] != sent_anyway["id"]
+        record = dave.get(f"/api/task/{his['id']}").json()
+        assert record["protocol"] == "flow" and record["metadata"]["identifier"] == ident
         assert dave.get("/health").json()["counters"]["bytes_received"] - before == len(data)
