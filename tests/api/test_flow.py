@@ -152,17 +152,18 @@ def test_instant_for_the_same_owner_only(host: HostApp) -> None:
         assert bob.get(done["fileUrl"]).status_code == 404, "alice's file stays hers"
 
 
-def test_chunks_arriving_together_share_one_record(http: httpx.Client) -> None:
+@pytest.mark.parametrize("user", [None, "jo"], ids=["anonymous", "an-owner"])
+def test_chunks_arriving_together_share_one_record(host: HostApp, user: str | None) -> None:
     """testChunks off and simultaneousUploads: the first chunks create the record at once."""
     data = os.urandom(6 * CHUNK)
     ident = f"together-{os.urandom(4).hex()}"
-    with ThreadPoolExecutor(6) as pool:
+    with host.client(user) as http, ThreadPoolExecutor(6) as pool:
         replies = list(pool.map(lambda n: post(http, data, n, ident), range(1, 7)))
-    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
-    assert len({r.json()["id"] for r in replies}) == 1
-    assert sum(r.json()["done"] for r in replies) >= 1
-    [done] = [r.json() for r in replies if r.json()["done"]][:1]
-    assert http.get(done["fileUrl"]).content == data
+        assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+        assert len({r.json()["id"] for r in replies}) == 1
+        assert sum(r.json()["done"] for r in replies) >= 1
+        [done] = [r.json() for r in replies if r.json()["done"]][:1]
+        assert http.get(done["fileUrl"]).content == data
 
 
 DATA = bytes(3 * CHUNK)
