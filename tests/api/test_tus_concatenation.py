@@ -59,6 +59,7 @@ def test_a_final_waits_for_its_partials_then_completes(one: httpx.Client) -> Non
     assert head.status_code == 200
     assert head.headers["Upload-Concat"] == f"final;{done} {receiving}"
     assert "Upload-Offset" not in head.headers and "Upload-Length" not in head.headers
+    assert "Upload-Defer-Length" not in head.headers, "not deferred: it waits for its parts"
     assert task(one, url)["done"] is False
     patch(one, receiving, 3, b"ld!")
     assert task(one, url)["done"] is True  # joined by the request that finished the partial
