@@ -252,3 +252,25 @@ def test_an_empty_file_completes_at_creation(
         file = http.get(f"/api/task/{task['id']}/file")
         assert file.status_code == 200 and file.content == b""
     assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_a_deferred_length_tus_upload_ends_with_its_buffered_tail(
+    s3_server: ServerProcess, moto_s3: MotoServer, bucket: str
+) -> None:
+    """Bytes below S3's smallest part wait as an incomplete part; when the length is
+    declared afterwards, finishing uploads that part from the bucket."""
+    data = os.urandom(3 * MiB + 17)
+    tus = {"Tus-Resumable": "1.0.0"}
+    octets = {**tus, "Content-Type": "application/offset+octet-stream"}
+    with httpx.Client(base_url=s3_server.url, timeout=60) as http:
+        created = http.post("/files/", headers={**tus, "Upload-Defer-Length": "1"})
+        url = created.headers["Location"]
+        tail_read = counters(s3_server)["s3_tail_bytes_read"]
+        sent = http.patch(url, content=data, headers={**octets, "Upload-Offset": "0"})
+        assert sent.status_code == 204, sent.text
+        declared = {**octets, "Upload-Offset": str(len(data)), "Upload-Length": str(len(data))}
+        finished = http.patch(url, content=b"", headers=declared)
+        assert finished.status_code == 204, finished.text
+        assert http.get(url).content == data
+    assert counters(s3_server)["s3_tail_bytes_read"] - tail_read == len(data)
+    assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
