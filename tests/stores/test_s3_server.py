@@ -274,3 +274,28 @@ def test_a_deferred_length_tus_upload_ends_with_its_buffered_tail(
         assert http.get(url).content == data
     assert counters(s3_server)["s3_tail_bytes_read"] - tail_read == len(data)
     assert leftovers(moto_s3, bucket) == {"multipart": [], "pending": []}
+
+
+def test_one_tus_patch_longer_than_several_parts(
+    patient_s3_server: ServerProcess, moto_s3: MotoServer, patient_bucket: str
+) -> None:
+    """One body is cut into parts as it streams (the last one short); none is read back."""
+    data = os.urandom(12 * MiB + 333)
+    tus = {"Tus-Resumable": "1.0.0"}
+    headers = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    with httpx.Client(base_url=patient_s3_server.url, timeout=120) as http:
+        url = http.post("/files/", headers={**tus, "Upload-Length": str(len(data))}).headers[
+            "Location"
+        ]
+        tails_read = counters(patient_s3_server)["s3_tail_bytes_read"]
+        parts = counters(patient_s3_server)["s3_parts_uploaded"]
+        pieces = (data[i : i + 7777] for i in range(0, len(data), 7777))  # parts cut mid-block
+        sent = http.patch(url, content=pieces, headers=headers)
+        assert sent.status_code == 204 and sent.headers["Upload-Offset"] == str(len(data))
+        assert http.get(url).content == data
+        part_size = http.get(f"/api/task/{url.rsplit('/', 1)[1]}").json()["chunkSize"]
+    # Whole parts of the upload's part size, and the short last one went up with the body
+    # that ended the upload, not as a tail.
+    assert counters(patient_s3_server)["s3_parts_uploaded"] - parts == -(-len(data) // part_size)
+    assert counters(patient_s3_server)["s3_tail_bytes_read"] == tails_read
+    assert leftovers(moto_s3, patient_bucket) == {"multipart": [], "pending": []}
