@@ -192,3 +192,20 @@ def test_a_form_upload_belongs_to_its_sender(host: HostApp) -> None:
         task_id = reply.json()["files"][0]["id"]
         assert erin.get(f"/api/task/{task_id}").json()["done"]
         assert frank.get(f"/api/task/{task_id}").status_code == 404
+
+
+@pytest.mark.parametrize("over", [0, 1], ids=["at-the-limit", "one-byte-over"])
+def test_form_fields_up_to_the_metadata_limit(server: ServerProcess, over: int) -> None:
+    """The fields a file carries as metadata may fill the limit exactly, not pass it."""
+    from upslice.api.schemas import MAX_METADATA_BYTES
+
+    base = len(json.dumps({"field": "f", "a": ""}))
+    fields = {"a": "x" * (MAX_METADATA_BYTES - base + over)}
+    assert len(json.dumps({"field": "f", **fields})) == MAX_METADATA_BYTES + over
+    files = {"f": ("f.txt", b"hello", "text/plain")}
+    reply = httpx.post(f"{server.url}/api/upload", data=fields, files=files, timeout=60)
+    if over:
+        assert reply.status_code == 400 and "form fields" in reply.json()["error"]["message"]
+    else:
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["files"][0]["size"] == 5
