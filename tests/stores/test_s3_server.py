@@ -39,9 +39,11 @@ def bucket(moto_s3: MotoServer) -> str:
 
 @contextlib.contextmanager
 def s3_node(
-    moto_s3: MotoServer, bucket: str, data_dir: Path, hash_wait: float
+    moto_s3: MotoServer, bucket: str, data_dir: Path, hash_wait: float, prefix: str = PREFIX
 ) -> Iterator[ServerProcess]:
-    args = (*moto_s3.server_args(bucket), "--s3-hash-wait-seconds", str(hash_wait))
+    store = [f"s3://{bucket}/{prefix.rstrip('/')}" if a.startswith("s3://") else a
+             for a in moto_s3.server_args(bucket)]  # fmt: skip
+    args = (*store, "--s3-hash-wait-seconds", str(hash_wait))
     proc = ServerProcess(data_dir, *args, env=CREDENTIALS).start()
     try:
         yield proc
@@ -56,6 +58,20 @@ def s3_server(
     data_dir = tmp_path_factory.mktemp("s3-node") / "data"
     with s3_node(moto_s3, bucket, data_dir, HASH_WAIT) as proc:
         yield proc
+
+
+DOTTED = "up.loads/"  # a prefix with a dot: keys are split at the last one only
+
+
+@pytest.fixture(scope="module")
+def dotted(
+    moto_s3: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, str]]:
+    """A node storing under a prefix that holds a dot, in a bucket of its own."""
+    bucket = moto_s3.new_bucket()
+    data_dir = tmp_path_factory.mktemp("dotted-s3-node") / "data"
+    with s3_node(moto_s3, bucket, data_dir, HASH_WAIT, DOTTED) as proc:
+        yield proc, bucket
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +89,11 @@ def patient_s3_server(
         yield proc
 
 
-def leftovers(moto: MotoServer, bucket: str) -> dict[str, list[str]]:
+def leftovers(moto: MotoServer, bucket: str, prefix: str = PREFIX) -> dict[str, list[str]]:
     """Open multipart uploads and helper objects: both must be empty once uploads finish."""
     s3: Any = moto.client()
-    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=PREFIX).get("Uploads", [])
-    pending = s3.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}partial/").get("Contents", [])
+    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
+    pending = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}partial/").get("Contents", [])
     return {
         "multipart": [u["Key"] for u in uploads],
         "pending": [o["Key"] for o in pending],
@@ -299,3 +315,29 @@ def test_one_tus_patch_longer_than_several_parts(
     assert counters(patient_s3_server)["s3_parts_uploaded"] - parts == -(-len(data) // part_size)
     assert counters(patient_s3_server)["s3_tail_bytes_read"] == tails_read
     assert leftovers(moto_s3, patient_bucket) == {"multipart": [], "pending": []}
+
+
+def test_a_prefix_with_a_dot_keeps_tails_and_copies_apart(
+    dotted: tuple[ServerProcess, str], moto_s3: MotoServer
+) -> None:
+    """Incomplete parts and kept chunks are named `…/part.N`: a dot in the prefix must not
+    be taken for the one before N."""
+    server, bucket = dotted
+    data = os.urandom(11 * MiB)
+    tus = {"Tus-Resumable": "1.0.0"}
+    octets = {**tus, "Content-Type": "application/offset+octet-stream"}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        task = create(http, data, 5 * MiB).json()
+        for index in (2, 0, 1):  # the last chunk first: it is kept, then read back
+            chunk = data[index * 5 * MiB : (index + 1) * 5 * MiB]
+            assert put_chunk(http, task, index, chunk).status_code == 200
+        assert http.get(f"/api/task/{task['id']}/file").content == data
+        url = http.post("/files/", headers={**tus, "Upload-Defer-Length": "1"}).headers["Location"]
+        for offset in (0, MiB):  # two tails, the first dropped when the second replaces it
+            piece = data[offset : offset + MiB]
+            sent = http.patch(url, content=piece, headers={**octets, "Upload-Offset": str(offset)})
+            assert sent.status_code == 204, sent.text
+        end = {**octets, "Upload-Offset": str(2 * MiB), "Upload-Length": str(2 * MiB)}
+        assert http.patch(url, content=b"", headers=end).status_code == 204
+        assert http.get(url).content == data[: 2 * MiB]
+    assert leftovers(moto_s3, bucket, DOTTED) == {"multipart": [], "pending": []}
