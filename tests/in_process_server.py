@@ -11,17 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
+
+from tests.threaded_server import ServerThread
 
 
 def wanted() -> bool:
@@ -92,7 +90,7 @@ class ServerLog(logging.Handler):
 
 
 class ThreadServe:
-    """One in-process server; `kill` stops it without waiting for requests in flight."""
+    """One in-process server; `stop(at_once=True)` cuts the requests in flight."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], port: int) -> None:
         from upslice.app import create_app
@@ -103,35 +101,25 @@ class ThreadServe:
         settings = settings_for(args, env)
         if settings.workers != 1:
             pytest.skip("several workers need their own processes")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((settings.host, port))
-        self.port: int = self.sock.getsockname()[1]
         # The server's environment stays while it runs: its stores read some of it (S3
         # credentials) only when they open, on the server's thread.
         self.environment = contextlib.ExitStack()
         self.environment.enter_context(environment(env))
         try:
-            self.server = uvicorn.Server(config_for(create_app(settings), settings))
+            config = config_for(create_app(settings), settings)
+            self.serving = ServerThread(config, settings.host, port)
         except BaseException:
             self.environment.close()
             raise
-        self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
+        self.port = self.serving.port
         self.log = ServerLog(settings)
 
-    def start(self, deadline: float) -> None:
-        self.thread.start()
-        self.log.thread_id = self.thread.ident
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the in-process server did not start")
-            time.sleep(0.01)  # poll interval of a wait bounded by the deadline
+    def start(self, timeout: float) -> None:
+        self.serving.start(timeout)
+        self.log.thread_id = self.serving.thread.ident
 
     def stop(self, *, at_once: bool = False) -> None:
-        self.server.should_exit = True
-        self.server.force_exit = at_once
-        self.thread.join(30)
-        self.sock.close()
+        self.serving.stop(at_once=at_once)
         self.log.detach()
         self.environment.close()
 
@@ -140,7 +128,7 @@ def serve(data_dir: Path, args: list[str], env: Mapping[str, str], port: int) ->
     """Start serving `upslice serve --data-dir DATA_DIR ARGS` here; return once it listens."""
     command = ["--host", "127.0.0.1", "--data-dir", str(data_dir), *args]
     server = ThreadServe(command, env, port)
-    server.start(time.monotonic() + 60)
+    server.start(60)
     return server
 
 

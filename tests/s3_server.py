@@ -78,5 +78,6 @@ class MotoServer:
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
         return name
 
-    def server_args(self, bucket: str) -> list[str]:
-        return ["--store", f"s3://{bucket}/uploads", "--s3-endpoint", self.url, "--s3-path-style"]
+    def server_args(self, bucket: str, prefix: str = "uploads/") -> list[str]:
+        store = f"s3://{bucket}/{prefix.rstrip('/')}"
+        return ["--store", store, "--s3-endpoint", self.url, "--s3-path-style"]

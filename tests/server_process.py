@@ -119,10 +119,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: no cleanup, no flush, as in a crash."""
-        if self.in_process is not None:  # the nearest a thread gets: requests cut at once
-            self.in_process.stop(at_once=True)
-            self.logged += self.in_process.log.lines
-            self.in_process = None
+        self._stop_in_process(at_once=True)  # the nearest a thread gets to a crash
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):  # the group is already gone
@@ -130,10 +127,7 @@ class ServerProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.in_process is not None:
-            self.in_process.stop()
-            self.logged += self.in_process.log.lines
-            self.in_process = None
+        self._stop_in_process(at_once=False)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -143,6 +137,13 @@ class ServerProcess:
         if self.proc:  # a worker the supervisor failed to stop must not keep serving
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def _stop_in_process(self, *, at_once: bool) -> None:
+        """Stop an in-process server, keeping what it logged for `log()`."""
+        if self.in_process is not None:
+            self.in_process.stop(at_once=at_once)
+            self.logged += self.in_process.log.lines
+            self.in_process = None
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the worker children, or the server itself."""

@@ -20,7 +20,7 @@ def test_a_threaded_server_serves_logs_and_restarts_on_its_port(
     server = ServerProcess(tmp_path / "data", "--min-chunk-size", "1024").start()
     try:
         assert server.proc is None and server.in_process is not None
-        assert server.in_process.thread is not threading.current_thread()
+        assert server.in_process.serving.thread is not threading.current_thread()
         data = random_bytes(3000)
         with httpx.Client(base_url=server.url, timeout=30) as http:
             task = create(http, data, chunk_size=1024).json()

@@ -41,9 +41,7 @@ def bucket(moto_s3: MotoServer) -> str:
 def s3_node(
     moto_s3: MotoServer, bucket: str, data_dir: Path, hash_wait: float, prefix: str = PREFIX
 ) -> Iterator[ServerProcess]:
-    store = [f"s3://{bucket}/{prefix.rstrip('/')}" if a.startswith("s3://") else a
-             for a in moto_s3.server_args(bucket)]  # fmt: skip
-    args = (*store, "--s3-hash-wait-seconds", str(hash_wait))
+    args = (*moto_s3.server_args(bucket, prefix), "--s3-hash-wait-seconds", str(hash_wait))
     proc = ServerProcess(data_dir, *args, env=CREDENTIALS).start()
     try:
         yield proc
