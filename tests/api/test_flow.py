@@ -230,26 +230,33 @@ def test_an_expired_upload_makes_room_for_a_fresh_one(tmp_path: Path) -> None:
         proc.stop()
 
 
+@pytest.mark.parametrize("user", [None, "erin"])
 def test_a_reply_waits_for_the_last_chunk_another_request_is_writing(
-    module_server: ServerProcess,
+    request: pytest.FixtureRequest, user: str | None
 ) -> None:
     """flow.js takes the reply that arrives last as the file's answer: a chunk whose only
-    missing bytes are in flight elsewhere answers once they land, so it says done too."""
+    missing bytes are in flight elsewhere answers once they land, so it says done too. For an
+    owner (the mounted app), the chunks in flight are theirs to wait for as well."""
     data = os.urandom(3 * CHUNK)
     ident = f"{len(data)}-settle-{os.urandom(4).hex()}"
-    url = module_server.url
-    with httpx.Client(base_url=url, timeout=30) as http:
+    if user is None:
+        url, headers = request.getfixturevalue("module_server").url, {}
+    else:
+        url, headers = request.getfixturevalue("host").url, {"x-user": user}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
         first = post(http, data, 2, ident).json()
         assert not first["done"]
         third = piece(data, 3)
         query = urlencode(fields(data, 3, ident))
-        host, port = url.removeprefix("http://").split(":")
-        held = socket.create_connection((host, int(port)))
+        address = httpx.URL(url)
+        host, path = str(address.host), address.path.rstrip("/")
+        held = socket.create_connection((host, int(address.port or 80)))
         try:
             held.sendall(
-                f"POST /flow/?{query} HTTP/1.1\r\nHost: {host}\r\n"
-                "Content-Type: application/octet-stream\r\n"
-                f"Content-Length: {len(third)}\r\n\r\n".encode()
+                f"POST {path}/flow/?{query} HTTP/1.1\r\nHost: {host}\r\n".encode()
+                + "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode()
+                + b"Content-Type: application/octet-stream\r\n"
+                + f"Content-Length: {len(third)}\r\n\r\n".encode()
                 + third[: CHUNK // 2]
             )
             wait_for(
