@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.s3_server import MotoServer
 from tests.stores.conftest import make_upload, new_s3_store
@@ -54,13 +53,7 @@ async def finished(store: S3Store, upload: Upload) -> Upload:
 
 
 async def object_size(store: S3Store, upload: Upload) -> int | None:
-    try:
-        head = await store.client.head_object(
-            Bucket=store.bucket, Key=multipart_key(store.location, upload.id)
-        )
-    except ClientError:
-        return None
-    return int(head["ContentLength"])
+    return await store._size(multipart_key(store.location, upload.id))  # the store's own HEAD
 
 
 # ---- completion checks the parts ----------------------------------------------------------
