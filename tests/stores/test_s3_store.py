@@ -253,3 +253,25 @@ async def test_a_multipart_upload_aborted_by_another_node_meanwhile_is_not_an_er
         Bucket=store.bucket, Prefix=multipart_key(store.location, upload.id)
     )
     assert uploads.get("Uploads", []) == []
+
+
+async def test_an_upload_completed_by_sharing_drops_only_what_it_received(
+    store: S3Store,
+) -> None:
+    source = await new_upload(store, "source", 10)
+    await store.write(source, 0, blocks(b"0123456789"), replace=False)
+    source = await finished(store, source)
+    adopter = await new_upload(store, "adopter", 10)  # proved it holds the same file
+    await kept(store, adopter, 0, b"01234")
+    await store.write(adopter, 0, blocks(b"01234"), replace=False)  # a tail, a kept copy, an MPU
+    assert await pending_names(store, adopter) == ["copy.0", "part.1"]
+    adopted = adopter.evolve(state=State.COMPLETE, store_state=await store.share(source, adopter))
+    await store.drop_received(adopter)
+    assert await pending_names(store, adopter) == []
+    uploads = await store.client.list_multipart_uploads(
+        Bucket=store.bucket, Prefix=multipart_key(store.location, adopter.id)
+    )
+    assert uploads.get("Uploads", []) == []
+    assert await read_all(store, adopted, 0, 10) == b"0123456789"  # its shared bytes stay
+    assert await read_all(store, source, 0, 10) == b"0123456789"
+    await store.drop_received(adopter)  # redone after a crash: nothing left is not an error
