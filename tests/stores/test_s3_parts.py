@@ -15,6 +15,7 @@ from upslice.stores.s3 import S3Store
 from upslice.stores.s3_parts import delete_keys, list_keys, list_parts
 
 PAST_ONE_PAGE = 1_001
+PAST_TWO_BATCHES = 2_001  # a batch started at each key rather than each 1,000th misses some
 
 
 @pytest.fixture
@@ -48,12 +49,12 @@ async def test_list_parts_follows_every_page(store: S3Store) -> None:
 
 async def test_keys_are_listed_and_deleted_past_one_page(store: S3Store) -> None:
     client, bucket = store.client, store.bucket
-    names = [f"paged/helpers/{number:05}" for number in range(PAST_ONE_PAGE)]
+    names = [f"paged/helpers/{number:05}" for number in range(PAST_TWO_BATCHES)]
 
     def put(name: str) -> Callable[[], Awaitable[object]]:
         return lambda: client.put_object(Bucket=bucket, Key=name, Body=b"x")
 
-    await in_batches([put(name) for name in [*names, "paged/kept"]])
+    await in_batches([put(name) for name in [*names, "paged/kept"]], width=100)
     listed = [item["Key"] async for item in list_keys(client, bucket, "paged/helpers/")]
     assert listed == names
     await delete_keys(client, bucket, listed)

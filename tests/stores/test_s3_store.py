@@ -4,15 +4,16 @@ upload id, a refused append, a race with another node, ranges at a kept copy's e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.s3_server import MotoServer
 from tests.stores.conftest import make_upload, new_s3_store
 from tests.stores.test_data_store_contract import blocks, created, failing_after, read_all
-from upslice.errors import ChecksumMismatch, NotFound, TooLarge
+from upslice.errors import ChecksumMismatch, NotFound, StoreBusy, TooLarge
 from upslice.record import State, Upload
 from upslice.stores import s3 as s3_module
 from upslice.stores.s3 import MPU, S3Store
@@ -22,6 +23,7 @@ from upslice.stores.s3_parts import (
     list_multipart,
     multipart_key,
     pending_prefix,
+    tail_key,
 )
 
 UNIT = MIN_PART  # the smallest chunk S3 takes (every part but the last)
@@ -275,3 +277,111 @@ async def test_an_upload_completed_by_sharing_drops_only_what_it_received(
     assert await read_all(store, adopted, 0, 10) == b"0123456789"  # its shared bytes stay
     assert await read_all(store, source, 0, 10) == b"0123456789"
     await store.drop_received(adopter)  # redone after a crash: nothing left is not an error
+
+
+# ---- what a failing S3 call becomes --------------------------------------------------------
+
+
+async def test_a_tail_shorter_than_recorded_or_gone_is_a_clear_not_found(store: S3Store) -> None:
+    upload = await new_upload(store, "lost-tail", 2 * UNIT)
+    await store.write(upload, 0, blocks(b"abc"), replace=False)
+    key = tail_key(store.location, upload.id, 1)
+    await store.client.put_object(Bucket=store.bucket, Key=key, Body=b"ab")  # cut short
+    with pytest.raises(NotFound) as short:
+        await store.write(upload, 3, blocks(b"d"), replace=False)
+    assert short.value.message == "the upload's buffered tail is gone"
+    assert short.value.details == {"uploadId": "lost-tail"}
+    await store.client.delete_object(Bucket=store.bucket, Key=key)
+    with pytest.raises(NotFound) as gone:
+        await store.write(upload, 3, blocks(b"d"), replace=False)
+    assert gone.value.message == "the upload's data is gone (reading the incomplete part)"
+
+
+Arm = Callable[[str], None]  # makes the named S3 operation fail from then on
+
+
+async def starting(store: S3Store, fail: Arm) -> None:
+    fail("CreateMultipartUpload")
+    await new_upload(store, "starting", UNIT)
+
+
+async def uploading_a_part(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "part", UNIT)
+    fail("UploadPart")
+    await store.write(upload, 0, blocks(b"p" * UNIT), replace=False)
+
+
+async def storing_a_tail(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "tail", UNIT)
+    fail("PutObject")
+    await store.write(upload, 0, blocks(b"abc"), replace=False)
+
+
+async def reading_a_tail(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "tail", UNIT)
+    await store.write(upload, 0, blocks(b"abc"), replace=False)
+    fail("GetObject")
+    await store.write(upload, 3, blocks(b"d"), replace=False)
+
+
+async def keeping_a_copy(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "copy", 10)
+    fail("PutObject")
+    await kept(store, upload, 0, b"0123456789")
+
+
+async def reading_a_copy(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "copy", 10)
+    await kept(store, upload, 0, b"0123456789")
+    fail("GetObject")
+    await read_all(store, upload, 0, 10)
+
+
+async def completing(store: S3Store, fail: Arm) -> None:
+    upload = await new_upload(store, "complete", 3)
+    await store.write(upload, 0, blocks(b"abc"), replace=False)
+    fail("CompleteMultipartUpload")
+    await finished(store, upload)
+
+
+async def copying(store: S3Store, fail: Arm) -> None:
+    source = await finished(store, await new_upload(store, "source", 0))
+    fail("CopyObject")
+    await store.share(source, await new_upload(store, "target", 0))
+
+
+async def deleting(store: S3Store, fail: Arm) -> None:
+    upload = await finished(store, await new_upload(store, "deleted", 0))
+    fail("DeleteObject")
+    await store.delete(upload)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "what"),
+    [
+        (starting, "starting the multipart upload"),
+        (uploading_a_part, "uploading a part"),
+        (storing_a_tail, "storing the incomplete part"),
+        (reading_a_tail, "reading the incomplete part"),
+        (keeping_a_copy, "keeping a chunk for the hash"),
+        (reading_a_copy, "reading a kept chunk"),
+        (completing, "completing the multipart upload"),
+        (copying, "copying the file"),
+        (deleting, "deleting the file"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+async def test_a_throttled_s3_call_is_a_503_that_names_the_step(
+    store: S3Store,
+    scenario: Callable[[S3Store, Arm], Awaitable[None]],
+    what: str,
+) -> None:
+    def fail(operation: str) -> None:
+        def slow_down(**_: object) -> None:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, operation)
+
+        store.client.meta.events.register(f"before-call.s3.{operation}", slow_down)
+
+    with pytest.raises(StoreBusy) as busy:
+        await scenario(store, fail)
+    assert busy.value.message == f"object storage is throttling requests ({what}); retry shortly"
