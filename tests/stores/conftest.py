@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from upslice.record import State, Upload
 from upslice.stores.base import DataStore, MetaStore
 from upslice.stores.filesystem import FilesystemStore
 from upslice.stores.sqlite import SqliteMetaStore
+
+if TYPE_CHECKING:
+    from upslice.stores.s3 import S3Store
 
 DATA_BACKENDS = ["filesystem", "s3"]
 # sqlite-fsync is `serve --fsync`: every write goes through aiosqlite's thread (the loop-thread
@@ -28,6 +32,18 @@ async def data_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         store = FilesystemStore(tmp_path / "data", fsync=True)
     elif request.param == "s3":
         store = new_s3_store(request.getfixturevalue("moto_s3"))
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def s3_store(moto_s3: MotoServer) -> AsyncIterator[S3Store]:
+    """An open S3 store on a fresh bucket, for tests of the S3 store's own behaviour."""
+    from upslice.stores.s3 import S3Store
+
+    store = new_s3_store(moto_s3)
+    assert isinstance(store, S3Store)
     await store.open()
     yield store
     await store.close()

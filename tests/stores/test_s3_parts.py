@@ -5,12 +5,10 @@ parts or helpers than that must follow the pages instead of silently stopping at
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.s3_server import MotoServer
-from tests.stores.conftest import new_s3_store
 from upslice.stores.s3 import S3Store
 from upslice.stores.s3_parts import delete_keys, list_keys, list_parts
 
@@ -19,12 +17,8 @@ PAST_TWO_BATCHES = 2_001  # a batch started at each key rather than each 1,000th
 
 
 @pytest.fixture
-async def store(moto_s3: MotoServer) -> AsyncIterator[S3Store]:
-    s3 = new_s3_store(moto_s3)
-    assert isinstance(s3, S3Store)
-    await s3.open()
-    yield s3
-    await s3.close()
+def store(s3_store: S3Store) -> S3Store:
+    return s3_store
 
 
 async def in_batches(calls: list[Callable[[], Awaitable[object]]], width: int = 50) -> None:

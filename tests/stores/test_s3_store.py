@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.s3_server import MotoServer
-from tests.stores.conftest import make_upload, new_s3_store
+from tests.stores.conftest import make_upload
 from tests.stores.test_data_store_contract import blocks, created, failing_after, read_all
 from upslice.errors import ChecksumMismatch, NotFound, StoreBusy, TooLarge
 from upslice.record import State, Upload
@@ -30,12 +29,8 @@ UNIT = MIN_PART  # the smallest chunk S3 takes (every part but the last)
 
 
 @pytest.fixture
-async def store(moto_s3: MotoServer) -> AsyncIterator[S3Store]:
-    s3 = new_s3_store(moto_s3)
-    assert isinstance(s3, S3Store)
-    await s3.open()
-    yield s3
-    await s3.close()
+def store(s3_store: S3Store) -> S3Store:
+    return s3_store
 
 
 async def new_upload(store: S3Store, upload_id: str, size: int | None) -> Upload:
