@@ -3,6 +3,8 @@ agree, and a server outage shows as retrying rather than a frozen bar."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -56,9 +58,14 @@ def test_an_outage_shows_as_retrying_and_the_upload_goes_on(
     source = make_file(tmp_path / "long.bin", 8 * MiB, seed=5)
     args = ("upload", str(source), "-s", server.url, "--chunk-size", "256K", "-c", "1")
     term = Terminal((*args, "--retries", "30"), 100)
-    while bytes_received(server.url) < MiB:
-        assert term.pump(0.05), "\n".join(term.screen())
+    while True:  # the client is frozen while it is checked: it cannot finish before the outage
+        assert term.pump(0.02), "\n".join(term.screen())
+        os.kill(term.child.pid, signal.SIGSTOP)
+        if bytes_received(server.url) >= MiB:
+            break
+        os.kill(term.child.pid, signal.SIGCONT)
     server.kill()
+    os.kill(term.child.pid, signal.SIGCONT)
     term.wait_for(lambda s: any("retrying (" in x and "server unreachable" in x for x in s))
     server.start()
     assert term.finish() == 0, "\n".join(term.screen())
