@@ -40,16 +40,13 @@ async def data_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 @pytest.fixture
 async def s3_store(moto_s3: MotoServer) -> AsyncIterator[S3Store]:
     """An open S3 store on a fresh bucket, for tests of the S3 store's own behaviour."""
-    from upslice.stores.s3 import S3Store
-
     store = new_s3_store(moto_s3)
-    assert isinstance(store, S3Store)
     await store.open()
     yield store
     await store.close()
 
 
-def new_s3_store(moto: MotoServer) -> DataStore:
+def new_s3_store(moto: MotoServer) -> S3Store:
     """An unopened S3 store on a fresh bucket of the session's moto server."""
     from upslice.stores.s3 import S3Store
     from upslice.stores.s3_client import S3Location
