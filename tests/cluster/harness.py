@@ -130,10 +130,12 @@ class Cluster:
     def log_mark(self) -> int:
         return Path(self.state["nginx"]["access_log"]).stat().st_size
 
-    def requests(self, since: int = 0) -> list[Request]:
+    def requests(self, since: int = 0, until: int | None = None) -> list[Request]:
+        """The requests logged between two marks (to the end of the log by default)."""
         with open(self.state["nginx"]["access_log"], "rb") as log:
             log.seek(since)
-            lines = log.read().decode().splitlines()
+            text = log.read() if until is None else log.read(until - since)
+            lines = text.decode().splitlines()
         return [Request.parse(line) for line in lines if line.endswith("}")]
 
     def serving_pids(self) -> list[int]:
