@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -133,3 +134,17 @@ async def test_stored_lists_every_item_and_discard_removes_exactly_one(
     await data_store.discard(items["r1", StoredKind.PARTIAL])  # twice is not an error
     assert [(i.upload_id, i.kind) async for i in data_store.stored()] == [("f1", StoredKind.FILE)]
     assert await read_all(data_store, finished, 0, 5) == b"fffff"
+
+
+async def test_feed_hands_exactly_a_range_to_a_hash(data_store: DataStore) -> None:
+    unit = unit_of(data_store)
+    upload = await upload_in(data_store, "f1", 3 * unit)
+    data = bytes(range(256)) * (3 * unit // 256) + bytes(3 * unit % 256)
+    for index in range(3):
+        part = data[index * unit : (index + 1) * unit]
+        await data_store.write(upload, index * unit, blocks(part), replace=False)
+    upload = await readable(data_store, upload)
+    digest = hashlib.md5()
+    steps = [n async for n in data_store.feed(upload, 1, 3 * unit - 1, digest.update)]
+    assert sum(steps) == 3 * unit - 2 and all(n > 0 for n in steps)
+    assert digest.hexdigest() == hashlib.md5(data[1:-1]).hexdigest()

@@ -11,6 +11,7 @@ from tests.stores.conftest import make_upload
 from tests.stores.test_data_store_contract import blocks, read_all
 from upslice.errors import NotFound
 from upslice.record import State
+from upslice.stores import filesystem
 from upslice.stores.base import StoredItem, StoredKind
 from upslice.stores.filesystem import FilesystemStore
 
@@ -64,3 +65,40 @@ async def test_an_empty_upload_is_an_empty_file(tmp_path: Path) -> None:
     await store.create(upload)
     await store.finish(upload)
     assert (tmp_path / "data" / "files" / "e0").read_bytes() == b""
+
+
+async def test_feed_reads_and_hashes_in_steps_and_ends_where_the_file_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(filesystem, "FEED_STEP", 4)
+    monkeypatch.setattr(filesystem, "READ_BLOCK", 3)
+    store = FilesystemStore(tmp_path / "data")
+    await store.open()
+    upload = make_upload("h1", size=10)
+    await store.create(upload)
+    await store.write(upload, 0, blocks(b"0123456789"), replace=False)
+    fed: list[bytes] = []
+    steps = [n async for n in store.feed(upload, 1, 10, lambda view: fed.append(bytes(view)))]
+    assert steps == [4, 4, 1]
+    assert fed == [b"123", b"4", b"567", b"8", b"9"]  # 3-byte reads, never past a step
+    fed.clear()
+    steps = [n async for n in store.feed(upload, 8, 14, lambda view: fed.append(bytes(view)))]
+    assert steps == [2] and fed == [b"89"]  # the file ends at 10: so does the feed
+
+
+async def test_feed_reads_a_published_upload_from_files_and_names_one_gone(
+    tmp_path: Path,
+) -> None:
+    store = FilesystemStore(tmp_path / "data")
+    await store.open()
+    upload = make_upload("h2", size=6, state=State.VERIFYING)
+    await store.create(upload)
+    await store.write(upload, 0, blocks(b"abcdef"), replace=False)
+    await store.finish(upload)  # partial/ -> files/, the record not committed yet
+    fed: list[bytes] = []
+    assert [n async for n in store.feed(upload, 0, 6, lambda v: fed.append(bytes(v)))] == [6]
+    assert fed == [b"abcdef"]
+    (tmp_path / "data" / "files" / "h2").unlink()
+    with pytest.raises(NotFound) as gone:
+        [n async for n in store.feed(upload, 0, 6, lambda v: fed.append(bytes(v)))]
+    assert gone.value.details == {"uploadId": "h2"}

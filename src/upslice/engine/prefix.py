@@ -242,9 +242,8 @@ class Pump:
             if upload is None:
                 self.broken = True
                 return
-            async for block in self.hashes.data.read(upload, start, end):
-                await asyncio.to_thread(self.hasher.update, block)
-                self.hashed += len(block)
+            async for fed in self.hashes.data.feed(upload, start, end, self.hasher.update):
+                self.hashed += fed
                 await self._notify()
         await self._notify()
 

@@ -6,8 +6,9 @@ The engine speaks only to these; the app factory decides which backends are wire
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,18 @@ class DataStore(abc.ABC):
     @abc.abstractmethod
     def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of an upload, finished or not."""
+
+    async def feed(
+        self, upload: Upload, start: int, end: int, update: Callable[[bytes | memoryview], None]
+    ) -> AsyncIterator[int]:
+        """Hand bytes [start, end) to `update` (a hash) off the event loop; yields how many
+        bytes each step handed over, so that the caller can report progress between steps.
+
+        This default reads a block, then hashes it: two trips to a thread per block. A store
+        that can read and hash in one trip overrides it (see FilesystemStore.feed)."""
+        async for block in self.read(upload, start, end):
+            await asyncio.to_thread(update, block)
+            yield len(block)
 
     @abc.abstractmethod
     async def finish(self, upload: Upload) -> dict[str, str]:

@@ -26,6 +26,7 @@ from upslice.record import State, Upload
 from upslice.stores.base import DataStore, StoredItem, StoredKind
 
 READ_BLOCK = 1024 * 1024
+FEED_STEP = 8 * 1024 * 1024  # bytes read and hashed per trip to a thread
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -108,6 +109,27 @@ class FilesystemStore(DataStore):
                     break
                 remaining -= len(block)
                 yield block
+
+    async def feed(
+        self, upload: Upload, start: int, end: int, update: Callable[[bytes | memoryview], None]
+    ) -> AsyncIterator[int]:
+        """Read and hash in the same trip to a thread, FEED_STEP bytes per trip.
+
+        The hash pump reads back every chunk that landed ahead of the prefix; a trip to read
+        each MiB and another to hash it cost about a millisecond each on a busy loop, and the
+        pump is sequential, so the trips alone held it near 400 MiB/s with MD5 at 700."""
+        paths = [self._path(upload), self._files / upload.id]  # see read() for the second
+        position = start
+        while position < end:
+            step = min(FEED_STEP, end - position)
+            try:
+                fed = await anyio.to_thread.run_sync(_feed, paths, position, step, update)
+            except FileNotFoundError:
+                raise NotFound("the upload's data is gone", uploadId=upload.id) from None
+            if not fed:
+                return  # the file is shorter: as with read(), the caller sees it end early
+            position += fed
+            yield fed
 
     async def finish(self, upload: Upload) -> dict[str, str]:
         source, target = self._partial / upload.id, self._files / upload.id
@@ -201,6 +223,28 @@ def _pwrite(fd: int, block: bytes, offset: int) -> None:
     while view:
         done = os.pwrite(fd, view, offset)
         view, offset = view[done:], offset + done
+
+
+def _feed(paths: list[Path], start: int, length: int, update: Callable[[memoryview], None]) -> int:
+    """Hand bytes [start, start + length) of the first of `paths` that exists to `update`,
+    through one reused buffer; returns how many there were."""
+    for path in paths:
+        try:
+            handle = open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            continue
+        with handle:
+            handle.seek(start)
+            buffer = bytearray(min(READ_BLOCK, length))
+            fed = 0
+            while fed < length:
+                count = handle.readinto(memoryview(buffer)[: length - fed])
+                if not count:
+                    break
+                update(memoryview(buffer)[:count])
+                fed += count
+            return fed
+    raise FileNotFoundError(paths[0])
 
 
 @_storage_errors
