@@ -20,6 +20,8 @@ from upslice.hashing import (
     segment_hasher,
 )
 
+MiB = 1024 * 1024
+
 
 async def pieces(*parts: bytes, cut: bool = False) -> AsyncIterator[bytes]:
     for part in parts:
@@ -123,3 +125,37 @@ async def test_cut_body_counts_only_when_partial_is_allowed() -> None:
     )
     with pytest.raises(ClientGone):  # a checksummed body counts only whole
         await drain(strict)
+
+
+@pytest.mark.parametrize(
+    ("expected", "declared", "cut"),
+    [
+        (None, None, False),
+        (None, None, True),
+        (5 * MiB // 2, None, False),
+        (None, 5 * MiB // 2, False),
+    ],
+)
+async def test_blocks_tell_when_the_body_has_ended(
+    expected: int | None, declared: int | None, cut: bool
+) -> None:
+    """Known lengths say so on the last block itself; otherwise the source's end does."""
+    parts = [b"a" * MiB, b"b" * MiB, b"c" * (MiB // 2)]
+    stream = DigestingStream(
+        pieces(*parts, cut=cut),
+        expected_length=expected,
+        declared_length=declared,
+        keep_partial=cut,
+    )
+    blocks = stream.blocks()
+    seen = [(len(block), blocks.body_ended) async for block in blocks]
+    assert seen == [(MiB, False), (MiB, False), (MiB // 2, True)]
+
+
+@pytest.mark.parametrize("known", ["expected_length", "declared_length"])
+async def test_a_known_length_reached_by_a_full_block_ends_the_body_there(known: str) -> None:
+    """The source has not said it ended yet when its last full block is yielded."""
+    lengths: dict[str, int | None] = {"expected_length": None, known: 2 * MiB}
+    stream = DigestingStream(pieces(b"x" * MiB, b"y" * MiB), **lengths)  # type: ignore[arg-type]
+    blocks = stream.blocks()
+    assert [blocks.body_ended async for _ in blocks] == [False, True]

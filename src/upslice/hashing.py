@@ -129,7 +129,8 @@ class DigestingStream:
     long or fails its checksum, so a store never commits such a body. With `keep_partial`, a
     body cut short just ends: the store keeps what arrived and `complete` stays False.
     `tap` is handed every block too: that is how the whole-file prefix hash is fed without
-    reading the data back.
+    reading the data back. `declared_length` (a request's Content-Length) only tells when
+    the last block has come: see `BodyBlocks`.
     """
 
     def __init__(
@@ -141,9 +142,11 @@ class DigestingStream:
         checksum: Checksum | None = None,
         tap: Callable[[bytes], Awaitable[None]] | None = None,
         keep_partial: bool = False,
+        declared_length: int | None = None,
     ) -> None:
         self.source = source
         self.expected_length = expected_length
+        self.last_byte = expected_length if expected_length is not None else declared_length
         self.limit = limit
         self.checksum = checksum
         self.keep_partial = keep_partial and checksum is None
@@ -158,8 +161,12 @@ class DigestingStream:
             self.checksum_hasher = new_hasher(checksum.algorithm)
         self.received = 0
         self.complete = False
+        self.body_ended = False  # no byte of the body is left to receive
 
-    async def blocks(self) -> AsyncIterator[bytes]:
+    def blocks(self) -> BodyBlocks:
+        return BodyBlocks(self._blocks(), self)
+
+    async def _blocks(self) -> AsyncIterator[bytes]:
         pending: list[bytes] = []
         pending_size = 0
         cut = False
@@ -175,6 +182,7 @@ class DigestingStream:
             if not self.keep_partial:
                 raise
             cut = True
+        self.body_ended = True
         if pending:
             yield await self._digest(pending)
         if cut:
@@ -204,6 +212,8 @@ class DigestingStream:
         if self.tap is not None:
             await self.tap(block)
         self.received += len(block)
+        if self.received == self.last_byte:
+            self.body_ended = True
         return block
 
     @property
@@ -219,6 +229,29 @@ class DigestingStream:
                 f"{self.checksum.algorithm} checksum of the body does not match the one sent",
                 algorithm=self.checksum.algorithm,
             )
+
+
+class BodyBlocks(AsyncIterator[bytes]):
+    """The blocks of a DigestingStream, with word of whether the body's last byte is in.
+
+    A store writes a block on a thread so that the loop goes on receiving meanwhile. Once
+    the body has ended there is nothing left to overlap with: the block may as well be
+    written on the loop, without the trip to a thread and back (see stores/page_cache.py).
+    """
+
+    def __init__(self, blocks: AsyncIterator[bytes], stream: DigestingStream) -> None:
+        self._blocks = blocks
+        self._stream = stream
+
+    @property
+    def body_ended(self) -> bool:
+        return self._stream.body_ended
+
+    def __aiter__(self) -> BodyBlocks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await anext(self._blocks)
 
 
 async def _read_ahead(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,10 +12,14 @@ import pytest
 from tests.stores.conftest import make_upload
 from tests.stores.test_data_store_contract import blocks, read_all
 from upslice.errors import NotFound
+from upslice.hashing import DigestingStream
 from upslice.record import State
 from upslice.stores import filesystem
 from upslice.stores.base import StoredItem, StoredKind
 from upslice.stores.filesystem import FilesystemStore
+from upslice.stores.page_cache import PageCacheWriter
+
+MiB = 1024 * 1024
 
 
 @pytest.mark.parametrize("key", ["../meta.db", "partial/../../x", "files/", "elsewhere/id"])
@@ -102,3 +108,24 @@ async def test_feed_reads_a_published_upload_from_files_and_names_one_gone(
     with pytest.raises(NotFound) as gone:
         [n async for n in store.feed(upload, 0, 6, lambda v: fed.append(bytes(v)))]
     assert gone.value.details == {"uploadId": "h2"}
+
+
+async def test_blocks_are_written_on_a_thread_until_the_body_has_ended(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "data")
+    await store.open()
+    upload = make_upload("w1", size=5 * MiB // 2)
+    await store.create(upload)
+    threads: list[int] = []
+
+    def write(fd: int, data: bytes, offset: int) -> None:
+        threads.append(threading.get_ident())
+        filesystem._pwrite(fd, data, offset)
+
+    store.writer = PageCacheWriter(write)
+    data = os.urandom(5 * MiB // 2)
+    parts = data[:MiB], data[MiB : 2 * MiB], data[2 * MiB :]
+    stream = DigestingStream(blocks(*parts), expected_length=len(data))
+    assert await store.write(upload, 0, stream.blocks(), replace=False) == len(data)
+    loop = threading.get_ident()
+    assert [t == loop for t in threads] == [False, False, True]  # the tail came after the end
+    assert await read_all(store, upload, 0, len(data)) == data

@@ -118,7 +118,15 @@ class Receiving(Completing):
             if content_length is not None and limit is not None and content_length > limit:
                 raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
             await self._receive_leased(
-                held, upload, offset, None, body, checksum, limit=limit, keep_partial=True
+                held,
+                upload,
+                offset,
+                None,
+                body,
+                checksum,
+                limit=limit,
+                keep_partial=True,
+                declared_length=content_length,
             )
         upload = await self._after_receive(upload_id, offset)
         if (
@@ -174,6 +182,7 @@ class Receiving(Completing):
         *,
         limit: int | None = None,
         keep_partial: bool = False,
+        declared_length: int | None = None,
     ) -> None:
         """Write and record a body, under a lease that makes this request the only writer of
         these bytes (`chunk:` for a chunk, `append:` for an append) and with `upload` read
@@ -192,6 +201,7 @@ class Receiving(Completing):
             checksum=checksum,
             tap=tap,
             keep_partial=keep_partial,
+            declared_length=declared_length,
         )
         accepted = False
         try:
