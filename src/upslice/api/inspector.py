@@ -119,7 +119,7 @@ async def uploads_now(engine: Engine, log: RequestLog) -> list[dict[str, Any]]:
 
 
 def mount_inspector(app: FastAPI, *, token: str | None, knobs: ChaosKnobs, log: RequestLog) -> None:
-    def allowed(request: Request) -> None:
+    async def allowed(request: Request) -> None:  # async: a plain def would run on a thread
         if token is None:
             return
         given = request.query_params.get("token") or request.headers.get("authorization", "")
