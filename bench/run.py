@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.server_process import ServerProcess
 
 from scaling import Server, print_series, scaling_rows
-from sidebyside import side_by_side
+from sidebyside import settle, side_by_side
 
 MiB = 1024 * 1024
 
@@ -91,6 +91,7 @@ def raw_socket_row(path: Path, size: int, workdir: Path) -> Row:
         pass_fds=[listener.fileno()],
     )  # fmt: skip
     listener.close()  # the child holds its own copy; connections queue until it accepts
+    settle()
     start = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as sock, open(path, "rb") as handle:
         sock.sendfile(handle)
@@ -156,6 +157,7 @@ def tasks_row(
         result: dict[str, object] = reply.json()
         return result
 
+    settle()
     start = time.perf_counter()
     with ThreadPoolExecutor(streams) as pool:
         replies = list(pool.map(send, range(count)))
@@ -195,6 +197,7 @@ def tus_upload(files_url: str, path: Path, size: int, patch_size: int | None) ->
     """Create a tus upload and send the file in PATCHes; returns seconds."""
     tus = {"Tus-Resumable": "1.0.0"}
     with httpx.Client(timeout=300) as http:
+        settle()
         start = time.perf_counter()
         created = http.post(files_url, headers={**tus, "Upload-Length": str(size)})
         created.raise_for_status()
@@ -255,6 +258,7 @@ def cli_rows(server: ServerProcess, path: Path, digest: str, size: int, workdir:
         state = tempfile.mkdtemp(prefix="cli-state-", dir=workdir)
         command = [sys.executable, "-m", "upslice", "upload", str(path), "--server", server.url,
                    "--chunk-size", str(8 * MiB), "--json", "--quiet", *flags]  # fmt: skip
+        settle()
         start = time.perf_counter()
         done = subprocess.run(
             command, check=True, capture_output=True, text=True,
@@ -273,6 +277,7 @@ def browser_rows(
 ) -> list[Row]:
     root = Path(__file__).resolve().parent.parent
     mib = min(128, size // MiB)  # 3 rounds of each flow: keep them short
+    settle()
     result = subprocess.run(
         ["node", str(root / "bench/browser.mjs"), server.url, "--hash-mib", str(mib),
          "--upload-mib", str(mib), "--chunk-size", str(8 * MiB)],
