@@ -23,7 +23,7 @@ CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256")  # what tus and the IETF draft a
 # and a CRC-32 (what most JS and zlib give) costs a fraction of an MD5
 TASK_CHECKSUMS = (*CHECKSUM_ALGORITHMS, "crc32c", "crc32")
 HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "crc32c": 8, "crc32": 8}
-BLOCK = 1024 * 1024  # hashing and writing happen in blocks this big, off the event loop
+BLOCK = 1024 * 1024  # hashing and writing happen in blocks this big, on threads mostly
 READ_AHEAD = 8  # body pieces (up to 256 KiB each) buffered while a block is hashed and written
 
 
