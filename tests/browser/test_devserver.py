@@ -104,7 +104,11 @@ def test_uppy_golden_retriever_reload_resumes_from_the_server_offset(
     assert not any(r["method"] == "POST" for r in after), "the reload must resume, not start over"
     head = next(r for r in after if r["method"] == "HEAD")
     resumed_at = int(head["offset"])
-    assert resumed_at >= 512 * KiB
+    # The page reloads once its progress passes 512 KiB (two 256 KiB PATCHes): the first was
+    # acknowledged before the second began; of the second, cut by the reload, the server keeps
+    # what had arrived, which trails the page's progress (that counts bytes handed to the
+    # network). 496 KiB was seen once: the first PATCH and 240 KiB of the second.
+    assert resumed_at >= 256 * KiB
     first_patch = next(r for r in after if r["method"] == "PATCH")
     assert after.index(head) < after.index(first_patch), after
     assert first_patch["url"] == head["url"] == result["uploadURL"]

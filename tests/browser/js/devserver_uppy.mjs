@@ -27,7 +27,7 @@ scenario(async (page, args, context) => {
   await page.waitForFunction(() => window.uppyReady === true);
   await throttle(page, context, args.throttle);
   await page.setInputFiles(".uppy-Dashboard-input >> nth=0", args.file);
-  // midway: at least two PATCHes acknowledged, the upload still running
+  // midway: the first 256 KiB PATCH acknowledged, the second under way, the upload running
   await page.waitForFunction(
     () => {
       const [file] = window.uppy.getFiles();
