@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,13 @@ class CountingStore(FilesystemStore):
         async for block in super().read(upload, start, end):
             self.bytes_read += len(block)
             yield block
+
+    async def feed(
+        self, upload: Upload, start: int, end: int, update: Callable[[bytes | memoryview], None]
+    ) -> AsyncIterator[int]:
+        async for fed in super().feed(upload, start, end, update):
+            self.bytes_read += fed
+            yield fed
 
 
 def make_engine(root: Path, lease_seconds: float = 10.0) -> Engine:
