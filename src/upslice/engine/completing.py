@@ -15,7 +15,6 @@ from typing import Any
 
 from upslice import metrics, ranges
 from upslice.crashpoints import crash_point
-from upslice.engine.prefix import hash_blocks
 from upslice.engine.records import EngineBase, utcnow
 from upslice.errors import Conflict, HashMismatch, HashMissing, MissingChunks, NotFound
 from upslice.hashing import segment_hasher
@@ -195,7 +194,8 @@ class Completing(EngineBase):
     async def _reread_digest(self, upload: Upload) -> str:
         assert upload.size is not None
         hasher = ResumableHasher(upload.hash_algorithm)
-        await hash_blocks(hasher.update, self.data.read(upload, 0, upload.size))
+        async for _ in self.data.feed(upload, 0, upload.size, hasher.update):
+            pass
         return hasher.hexdigest()
 
     async def _corrupted_chunks(self, upload: Upload) -> list[int]:
@@ -203,7 +203,9 @@ class Completing(EngineBase):
         bad = []
         for seg in upload.segments:
             hasher = segment_hasher(seg.digest)
-            await hash_blocks(hasher.update, self.data.read(upload, seg.start, seg.end))
+            # read(), not feed(): google-crc32c takes bytes, not a view of a reused buffer
+            async for block in self.data.read(upload, seg.start, seg.end):
+                await asyncio.to_thread(hasher.update, block)
             if hasher.hexdigest() != seg.digest:
                 bad.append(seg.start // upload.chunk_size)
         return bad

@@ -17,7 +17,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from upslice import metrics
 from upslice.engine.leases import Held, Leases
@@ -33,12 +33,6 @@ KEEP_UP_WAIT = 5.0  # the longest an acknowledgement waits for another process's
 POLL = 0.02  # how often an idle pump looks for bytes that landed on other processes
 LINGER = 2.0  # how long an idle pump keeps its lease before it hands the work back
 Work = bytes | tuple[int, int]
-
-
-async def hash_blocks(update: Callable[[bytes], None], blocks: AsyncIterator[bytes]) -> None:
-    """Feed stored bytes to a hasher off the event loop (hashing releases the GIL)."""
-    async for block in blocks:
-        await asyncio.to_thread(update, block)
 
 
 def _update_each(update: Callable[[bytes], None], blocks: list[bytes]) -> None:
@@ -355,7 +349,8 @@ class PrefixHashes:
         hasher, offset = ResumableHasher(upload.hash_algorithm), 0
         if state is not None and state.state:
             hasher, offset = ResumableHasher.deserialize(state.state), state.offset
-        await hash_blocks(hasher.update, self.data.read(upload, offset, upload.size))
+        async for _ in self.data.feed(upload, offset, upload.size, hasher.update):
+            pass
         if offset < upload.size:  # so that a retry after a failure need not hash it again
             generation = state.generation if state is not None else 0
             await self.meta.save_hash_state(
