@@ -116,8 +116,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:  # created just now; its task has not run yet
             self.cycle.__class__ = KeepBodyCycle
-            cast(KeepBodyCycle, self.cycle).pieces = []
-            cast(KeepBodyCycle, self.cycle).buffered = 0
+            cycle = cast(KeepBodyCycle, self.cycle)
+            cycle.pieces, cycle.buffered = [], 0
 
     def on_body(self, body: bytes) -> None:
         """uvicorn's, with the piece kept as it is (see KeepBodyCycle)."""
