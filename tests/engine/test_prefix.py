@@ -21,13 +21,14 @@ from upslice.record import HashState, Segment, Upload
 CHUNK = 64 * 1024
 
 
-def spec_for(data: bytes) -> TaskSpec:
+def spec_for(data: bytes, chunk_size: int = CHUNK) -> TaskSpec:
+    """A task for `data`, declaring its MD5."""
     return TaskSpec(
         hash=hashlib.md5(data).hexdigest(),
         file_name="f",
         file_type="application/octet-stream",
         file_size=len(data),
-        chunk_size=CHUNK,
+        chunk_size=chunk_size,
     )
 
 

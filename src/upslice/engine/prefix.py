@@ -190,10 +190,21 @@ class Pump:
             await self._sleep()
 
     async def _sleep(self) -> None:
-        """Until a local request wakes us, or POLL passes (bytes may land on other nodes)."""
+        """Until a local request wakes us, or POLL passes (bytes may land on other nodes).
+
+        While a local body feeds the pump it wakes it with every block and at its end, so
+        no timer is needed then: with 50 bodies arriving at once, a timer per pump firing
+        every POLL cost the loop more than the bodies' own hashing. The timer is a plain
+        `call_later` rather than `wait_for`, which makes and cancels a task each time."""
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), POLL)
+        if self._busy:
+            await self._wake.wait()
+            return
+        timer = asyncio.get_running_loop().call_later(POLL, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     @staticmethod
     def _idle(since: float, seconds: float) -> bool:
@@ -329,6 +340,9 @@ class PrefixHashes:
         the end, or its lease lapses if it died); None if that takes past `deadline`.
         """
         assert upload.size is not None
+        state = await self.meta.load_hash_state(upload.id)
+        if state is not None and state.offset == upload.size and state.state:
+            return ResumableHasher.deserialize(state.state).hexdigest()  # no lease to read it
         while time.monotonic() < deadline:
             pump = self._running(upload.id)
             if pump is not None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from upslice import metrics, ranges
 from upslice.engine.completing import Completing
+from upslice.engine.inline_hash import inline_hash
 from upslice.engine.leases import Held
 from upslice.engine.records import utcnow
 from upslice.errors import (
@@ -55,8 +56,8 @@ class Receiving(Completing):
                 f"chunk {index} must be {end - start} bytes, the request declares {content_length}",
                 expectedSize=end - start,
             )
-        await self._receive(upload, start, end - start, body, checksum)
-        upload = await self._after_receive(upload_id, start)
+        hashed = await self._receive(upload, start, end - start, body, checksum)
+        upload = await self._after_receive(upload_id, start, hashed=hashed)
         if (
             not upload.done
             and upload.current_chunk == upload.chunk_count
@@ -83,8 +84,8 @@ class Receiving(Completing):
             raise WrongChunk(
                 f"bytes {start}..{start + length} are outside the {upload.size}-byte upload"
             )
-        await self._receive(upload, start, length, body, checksum)
-        upload = await self._after_receive(upload_id, start)
+        hashed = await self._receive(upload, start, length, body, checksum)
+        upload = await self._after_receive(upload_id, start, hashed=hashed)
         spans = ((s.start, s.end) for s in upload.segments)
         if not upload.done and not upload.hash_pending and not ranges.gaps(spans, upload.size or 0):
             upload = await self.complete(upload_id, owner)
@@ -117,7 +118,7 @@ class Receiving(Completing):
             limit = None if upload.size is None else upload.size - offset
             if content_length is not None and limit is not None and content_length > limit:
                 raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
-            await self._receive_leased(
+            hashed = await self._receive_leased(
                 held,
                 upload,
                 offset,
@@ -128,7 +129,7 @@ class Receiving(Completing):
                 keep_partial=True,
                 declared_length=content_length,
             )
-        upload = await self._after_receive(upload_id, offset)
+        upload = await self._after_receive(upload_id, offset, hashed=hashed)
         if (
             complete
             and upload.size is not None
@@ -159,7 +160,7 @@ class Receiving(Completing):
         *,
         limit: int | None = None,
         keep_partial: bool = False,
-    ) -> None:
+    ) -> bool:
         async with self.leases.holding(f"chunk:{upload.id}:{start}") as held:
             if held is None:
                 raise Conflict(
@@ -167,7 +168,7 @@ class Receiving(Completing):
                 )
             # re-read under the chunk's lease: an earlier request may have landed meanwhile
             upload = await self.receivable(upload.id, upload.owner)
-            await self._receive_leased(
+            return await self._receive_leased(
                 held, upload, start, length, body, checksum, limit=limit, keep_partial=keep_partial
             )
 
@@ -183,17 +184,23 @@ class Receiving(Completing):
         limit: int | None = None,
         keep_partial: bool = False,
         declared_length: int | None = None,
-    ) -> None:
+    ) -> bool:
         """Write and record a body, under a lease that makes this request the only writer of
         these bytes (`chunk:` for a chunk, `append:` for an append) and with `upload` read
         under it. The append lease alone suffices for an append: every append to an upload
-        takes it, so no second lease (two more MetaStore writes per request) is needed."""
+        takes it, so no second lease (two more MetaStore writes per request) is needed.
+
+        True when the whole-file hash was checkpointed through this body's end (a small
+        file in one body, see inline_hash.py): no pump need look at these bytes again."""
         old = next((s for s in upload.segments if s.start == start), None)
         replace = old is not None  # a re-send: written aside, the acknowledged copy stays
         hash_here = upload.hashed and not self.data.can_read_partial  # S3: hash it here
         spool = Spool() if hash_here else None
-        pump = None if replace or spool else await self.prefixes.feeder(upload, start)
-        tap = pump.feed if pump is not None else spool.tap if spool is not None else None
+        whole = length if length is not None else declared_length
+        inline = None if replace or spool else await inline_hash(self.meta, upload, start, whole)
+        pump = None if replace or spool or inline else await self.prefixes.feeder(upload, start)
+        hasher = pump or inline
+        tap = hasher.feed if hasher is not None else spool.tap if spool is not None else None
         stream = DigestingStream(
             body,
             expected_length=length,
@@ -215,7 +222,7 @@ class Receiving(Completing):
             if spool is not None:
                 spool.close()
         if not stream.received:
-            return
+            return False
         if held.lost:
             raise Conflict("the body took longer than its lease; send it again")
         segment = Segment(start, start + stream.received, stream.digest)
@@ -227,8 +234,11 @@ class Receiving(Completing):
         metrics.bytes_received(upload.protocol, stream.received)
         if old is not None and old.digest != segment.digest:
             await self.prefixes.invalidate(upload.id)  # bytes it may have hashed changed
+        return inline is not None and await inline.save(self.meta, stream.received)
 
-    async def _after_receive(self, upload_id: str, start: int) -> Upload:
+    async def _after_receive(self, upload_id: str, start: int, *, hashed: bool) -> Upload:
+        """Refresh the record's times; unless `hashed` (the body's hash is saved already),
+        make sure the prefix hash covers the new bytes."""
         now = utcnow()
         expires = now + self.limits.expiry
         if not await self.meta.update(upload_id, updated_at=now, expires_at=expires):
@@ -236,7 +246,7 @@ class Receiving(Completing):
         upload = await self.meta.get(upload_id)
         if upload is None:
             raise NotFound("the upload was deleted while receiving", uploadId=upload_id)
-        if start <= upload.offset and not upload.done:  # the prefix grew: hash it
+        if not hashed and start <= upload.offset and not upload.done:  # the prefix grew
             self.prefixes.nudge(upload)
             await self.prefixes.keep_up(upload)
         await self.hooks.progress(upload)
