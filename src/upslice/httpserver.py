@@ -15,6 +15,7 @@ import logging
 from asyncio import TimerHandle
 from typing import TYPE_CHECKING, Any, cast
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -31,6 +32,7 @@ TIMEOUT_RESPONSE = (
 )
 TIMEOUT_BODY = b'{"error":{"code":"header_timeout","message":"request headers took too long"}}'
 TRAILERS = "upslice.trailers"  # scope key: the request's trailer fields (upslice.api.trailers)
+RAW_BODY_FROM = 64 * 1024  # a declared body this long bypasses the parser (see data_received)
 
 
 class KeepBodyCycle(RequestResponseCycle):
@@ -79,7 +81,8 @@ class KeepBodyCycle(RequestResponseCycle):
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """httptools' protocol, with a deadline on receiving each request's headers."""
+    """httptools' protocol, with a deadline on receiving each request's headers, and bodies
+    of a declared length taken from the socket as they come (see `data_received`)."""
 
     header_timeout: float = 10.0
 
@@ -87,6 +90,31 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_deadline: TimerHandle | None = None
         self._trailers: list[tuple[bytes, bytes]] | None = None
+        self._body_left = 0  # bytes of a Content-Length body still to come
+
+    def data_received(self, data: bytes) -> None:
+        """Once a request's headers are parsed and its body has a Content-Length, the bytes
+        that follow are body, and up to that length they go to the app as received.
+
+        httptools would hand each piece over as a copy of itself: one more copy of every
+        uploaded byte. After the body, a fresh parser takes the bytes that follow (the old
+        one still counts on the body it never saw)."""
+        if not self._body_left:
+            super().data_received(data)
+            return
+        self._unset_keepalive_if_required()
+        if len(data) <= self._body_left:
+            body, rest = data, b""
+        else:
+            body, rest = data[: self._body_left], data[self._body_left :]
+        self.on_body(body)  # counts it off _body_left
+        if self._body_left:
+            return
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn does
+        self.on_message_complete()
+        if rest:
+            super().data_received(rest)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -118,15 +146,22 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.cycle.__class__ = KeepBodyCycle
             cycle = cast(KeepBodyCycle, self.cycle)
             cycle.pieces, cycle.buffered = [], 0
+            if not self.parser.should_upgrade():
+                self._body_left = _declared_length(self.headers)
 
     def on_body(self, body: bytes) -> None:
         """uvicorn's, with the piece kept as it is (see KeepBodyCycle)."""
+        self._body_left = max(0, self._body_left - len(body))
         cycle = cast(KeepBodyCycle, self.cycle)
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
         if cycle.take(body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
         cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        self._body_left = 0
+        super().on_message_complete()
 
     def _arm(self) -> None:
         if self._header_deadline is None:
@@ -145,6 +180,18 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:  # nothing else being written
             self.transport.write(TIMEOUT_RESPONSE % (len(TIMEOUT_BODY), TIMEOUT_BODY))
         self.transport.close()
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The Content-Length of a body worth taking past the parser; 0 for any other: short,
+    chunked, absent or malformed (the parser then answers what is wrong with it)."""
+    lengths = [value for name, value in headers if name == b"content-length"]
+    if len(lengths) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
+        return 0
+    if any(name == b"transfer-encoding" for name, _ in headers):
+        return 0
+    length = int(lengths[0])
+    return length if length >= RAW_BODY_FROM else 0
 
 
 def protocol_for(settings: Settings) -> type[HeaderDeadlineProtocol]:
