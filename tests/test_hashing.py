@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from upslice import hashing
 from upslice.errors import ChecksumMismatch, ClientGone, InvalidInput, WrongChunk
 from upslice.hashing import (
     TASK_CHECKSUMS,
@@ -92,16 +93,34 @@ def test_file_hash_normalisation() -> None:
 
 
 async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
-    tapped: list[bytes] = []
+    tapped: list[list[bytes]] = []
 
-    async def tap(block: bytes) -> None:
+    async def tap(block: list[bytes]) -> None:
         tapped.append(block)
 
     body = [b"a" * 700_000, b"b" * 700_000, b"c" * 5]
     stream = DigestingStream(pieces(*body), expected_length=1_400_005, tap=tap)
-    assert await drain(stream) == b"".join(body) == b"".join(tapped)
+    assert await drain(stream) == b"".join(body) == b"".join(b"".join(t) for t in tapped)
     assert stream.complete and stream.received == 1_400_005
-    assert [len(b) for b in tapped] == [1_400_000, 5]  # 1 MiB blocks, not network pieces
+    assert [len(b"".join(t)) for t in tapped] == [1_400_000, 5]  # 1 MiB blocks at least
+    assert all(piece is sent for piece, sent in zip(tapped[0], body, strict=False))  # not copied
+
+
+async def test_a_trickle_of_tiny_pieces_is_joined_into_one() -> None:
+    """A block of more pieces than MAX_PIECES would cost more hashed and written one by one."""
+    tapped: list[list[bytes]] = []
+
+    async def tap(block: list[bytes]) -> None:
+        tapped.append(block)
+
+    body = [bytes([n % 256]) * 4096 for n in range(300)]  # 1.17 MiB in 300 pieces
+    stream = DigestingStream(pieces(*body), expected_length=300 * 4096, tap=tap)
+    assert await drain(stream) == b"".join(body)
+    assert [len(t) for t in tapped] == [1, 1] and b"".join(t[0] for t in tapped) == b"".join(body)
+    few = [b"x" * 300_000] * 4
+    stream = DigestingStream(pieces(*few), expected_length=1_200_000, tap=tap)
+    await drain(stream)
+    assert len(tapped[-1]) == 4 <= hashing.MAX_PIECES
 
 
 async def test_stream_refuses_wrong_lengths_and_checksums() -> None:

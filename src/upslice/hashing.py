@@ -8,7 +8,7 @@ import binascii
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,12 +25,24 @@ TASK_CHECKSUMS = (*CHECKSUM_ALGORITHMS, "crc32c", "crc32")
 HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "crc32c": 8, "crc32": 8}
 BLOCK = 1024 * 1024  # hashing and writing happen in blocks this big, on threads mostly
 READ_AHEAD = 8  # body pieces (up to 256 KiB each) buffered while a block is hashed and written
+MAX_PIECES = 16  # a block of more pieces than this (a trickling client) is joined after all
+Pieces = list[bytes]  # one block: the body's pieces as received, in order, not joined
 
 
 class Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
     def hexdigest(self) -> str: ...
     def digest(self) -> bytes: ...
+
+
+def update_each(update: Callable[[bytes], None], pieces: Iterable[bytes]) -> None:
+    """Hash several pieces in one trip to a thread (each call releases the GIL while it runs)."""
+    for piece in pieces:
+        update(piece)
+
+
+def size_of(pieces: Pieces) -> int:
+    return sum(len(piece) for piece in pieces)
 
 
 def new_hasher(algorithm: str) -> Hasher:
@@ -129,8 +141,10 @@ class DigestingStream:
     long or fails its checksum, so a store never commits such a body. With `keep_partial`, a
     body cut short just ends: the store keeps what arrived and `complete` stays False.
     `tap` is handed every block too: that is how the whole-file prefix hash is fed without
-    reading the data back. `declared_length` (a request's Content-Length) only tells when
-    the last block has come: see `BodyBlocks`.
+    reading the data back. A block is a list of the pieces received (`Pieces`): joining them
+    would copy every byte once more, and hashes and `os.pwritev` take them as they are.
+    `declared_length` (a request's Content-Length) only tells when the last block has come:
+    see `BodyBlocks`.
     """
 
     def __init__(
@@ -140,7 +154,7 @@ class DigestingStream:
         expected_length: int | None,
         limit: int | None = None,
         checksum: Checksum | None = None,
-        tap: Callable[[bytes], Awaitable[None]] | None = None,
+        tap: Callable[[Pieces], Awaitable[None]] | None = None,
         keep_partial: bool = False,
         declared_length: int | None = None,
     ) -> None:
@@ -166,8 +180,8 @@ class DigestingStream:
     def blocks(self) -> BodyBlocks:
         return BodyBlocks(self._blocks(), self)
 
-    async def _blocks(self) -> AsyncIterator[bytes]:
-        pending: list[bytes] = []
+    async def _blocks(self) -> AsyncIterator[Pieces]:
+        pending: Pieces = []
         pending_size = 0
         cut = False
         try:
@@ -204,17 +218,20 @@ class DigestingStream:
         if self.limit is not None and total > self.limit:
             raise WrongChunk(f"body is longer than the allowed {self.limit} bytes")
 
-    async def _digest(self, pieces: list[bytes]) -> bytes:
-        block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self.crc.update(block)
-        if self.checksum_hasher not in (None, self.crc):  # it releases the GIL: beside the loop
-            await anyio.to_thread.run_sync(self.checksum_hasher.update, block)
+    async def _digest(self, pieces: Pieces) -> Pieces:
+        if len(pieces) > MAX_PIECES:  # many tiny pieces cost more one by one than joined
+            pieces = [b"".join(pieces)]
+        for piece in pieces:
+            self.crc.update(piece)
+        hasher = self.checksum_hasher
+        if hasher is not None and hasher is not self.crc:  # it releases the GIL: beside the loop
+            await anyio.to_thread.run_sync(update_each, hasher.update, pieces)
         if self.tap is not None:
-            await self.tap(block)
-        self.received += len(block)
+            await self.tap(pieces)
+        self.received += size_of(pieces)
         if self.received == self.last_byte:
             self.body_ended = True
-        return block
+        return pieces
 
     @property
     def digest(self) -> str:
@@ -237,9 +254,11 @@ class BodyBlocks(AsyncIterator[bytes]):
     A store writes a block on a thread so that the loop goes on receiving meanwhile. Once
     the body has ended there is nothing left to overlap with: the block may as well be
     written on the loop, without the trip to a thread and back (see stores/page_cache.py).
+    Iterated, it gives each block as bytes (one join); a store that writes a list of buffers
+    in one call takes `pieces()` instead, and no byte is copied for it.
     """
 
-    def __init__(self, blocks: AsyncIterator[bytes], stream: DigestingStream) -> None:
+    def __init__(self, blocks: AsyncIterator[Pieces], stream: DigestingStream) -> None:
         self._blocks = blocks
         self._stream = stream
 
@@ -251,7 +270,11 @@ class BodyBlocks(AsyncIterator[bytes]):
         return self
 
     async def __anext__(self) -> bytes:
-        return await anext(self._blocks)
+        pieces = await anext(self._blocks)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def pieces(self) -> AsyncIterator[Pieces]:
+        return self._blocks
 
 
 async def _read_ahead(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -46,9 +46,9 @@ class KeepBodyCycle(RequestResponseCycle):
     must keep them so that the client can resume after them.
 
     The body also arrives without uvicorn's two copies: it appends each piece to a bytearray
-    and copies that to bytes for the app; here the pieces httptools hands over (bytes
-    already) are kept in a list, and the app gets the piece itself when one is waiting (the
-    usual case), or one join of several. On a tus PATCH those copies were a tenth of the loop.
+    and copies that to bytes for the app; here the pieces received (bytes already) are kept
+    in a list and handed to the app one per `receive()`, as they are. On a tus PATCH those
+    copies were a tenth of the loop.
     """
 
     pieces: list[bytes]
@@ -66,17 +66,20 @@ class KeepBodyCycle(RequestResponseCycle):
             self.waiting_for_100_continue = False
         if not self.disconnected and not self.response_complete:
             self.flow.resume_reading()
-            await self.message_event.wait()
+            if not self.pieces:
+                await self.message_event.wait()
             self.message_event.clear()
         if self.response_complete or (self.disconnected and not self.pieces):
             return {"type": "http.disconnect"}
-        pieces = self.pieces
+        if not self.pieces:  # the body ended with the pieces already handed over
+            return {"type": "http.request", "body": b"", "more_body": self.more_body}
+        piece = self.pieces.pop(0)  # one at a time: joining them would copy them all
+        self.buffered -= len(piece)
         message: HTTPRequestEvent = {
             "type": "http.request",
-            "body": pieces[0] if len(pieces) == 1 else b"".join(pieces),
-            "more_body": self.more_body,  # still True after a cut: the body did not end
+            "body": piece,
+            "more_body": self.more_body or bool(self.pieces),  # True after a cut too
         }
-        self.pieces, self.buffered = [], 0
         return message
 
 

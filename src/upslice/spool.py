@@ -21,9 +21,13 @@ class Spool:
         self.file.write(data)
         self.size += len(data)
 
-    async def tap(self, block: bytes) -> None:
+    async def tap(self, pieces: list[bytes]) -> None:
         """For `DigestingStream(tap=...)`: a write off the loop (it may hit the disk)."""
-        await asyncio.to_thread(self.write, block)
+        await asyncio.to_thread(self._write_each, pieces)
+
+    def _write_each(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self.write(piece)
 
     def body(self) -> IO[bytes]:
         """The file from its start, as an upload body."""

@@ -108,7 +108,7 @@ async def test_a_checkpoint_is_refused_once_bytes_were_replaced_meanwhile(engine
     task, _ = await engine.create_task(spec_for(data, SIZE))
     inline = await inline_hash(engine.meta, task, 0, SIZE)
     assert inline is not None
-    await inline.feed(data)
+    await inline.feed([data])
     await engine.meta.reset_hash_state(task.id)  # what replacing hashed bytes does
     assert not await inline.save(engine.meta, SIZE)
     state = await engine.meta.load_hash_state(task.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,7 +118,7 @@ async def test_blocks_are_written_on_a_thread_until_the_body_has_ended(tmp_path:
     await store.create(upload)
     threads: list[int] = []
 
-    def write(fd: int, data: bytes, offset: int) -> None:
+    def write(fd: int, data: Sequence[bytes], offset: int) -> None:
         threads.append(threading.get_ident())
         filesystem._pwrite(fd, data, offset)
 
@@ -129,3 +130,53 @@ async def test_blocks_are_written_on_a_thread_until_the_body_has_ended(tmp_path:
     loop = threading.get_ident()
     assert [t == loop for t in threads] == [False, False, True]  # the tail came after the end
     assert await read_all(store, upload, 0, len(data)) == data
+
+
+async def test_a_body_is_written_from_its_pieces_without_a_copy(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "data")
+    await store.open()
+    upload = make_upload("w2", size=3 * MiB)
+    await store.create(upload)
+    handed: list[Sequence[bytes]] = []
+
+    def write(fd: int, data: Sequence[bytes], offset: int) -> None:
+        handed.append(data)
+        filesystem._pwrite(fd, data, offset)
+
+    store.writer = PageCacheWriter(write)
+    parts = [os.urandom(256 * 1024) for _ in range(12)]
+    stream = DigestingStream(blocks(*parts), expected_length=3 * MiB)
+    assert await store.write(upload, 0, stream.blocks(), replace=False) == 3 * MiB
+    assert [piece for block in handed for piece in block] == parts
+    assert all(a is b for a, b in zip((p for block in handed for p in block), parts, strict=True))
+    assert await read_all(store, upload, 0, 3 * MiB) == b"".join(parts)
+
+
+def test_pieces_are_written_whole_when_the_kernel_takes_less_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pwritev may write fewer bytes than asked (a signal, a full pipe of dirty pages)."""
+    real = os.pwritev
+    calls = 0
+
+    def stingy(fd: int, buffers: Sequence[memoryview], offset: int) -> int:
+        nonlocal calls
+        calls += 1
+        budget, taken = 1000, []
+        for view in buffers:  # at most 1000 bytes, cutting a piece anywhere
+            taken.append(view[:budget])
+            budget -= len(taken[-1])
+            if not budget:
+                break
+        return real(fd, taken, offset)
+
+    monkeypatch.setattr(os, "pwritev", stingy)
+    pieces = [os.urandom(n) for n in (1, 999, 1500, 0, 2500, 7)]
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        filesystem._pwrite(fd, pieces, 10)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"\0" * 10 + b"".join(pieces)
+    assert calls == 6

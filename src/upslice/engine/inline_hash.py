@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import anyio
 
+from upslice.hashing import Pieces, size_of, update_each
 from upslice.hashstate import ResumableHasher
 from upslice.record import HashState, Upload
 from upslice.stores.base import MetaStore
@@ -30,10 +31,10 @@ class InlineHash:
         self.hasher = ResumableHasher(upload.hash_algorithm)
         self.hashed = 0
 
-    async def feed(self, block: bytes) -> None:
+    async def feed(self, pieces: Pieces) -> None:
         """The tap of the body's DigestingStream: MD5 releases the GIL, so on a thread."""
-        await anyio.to_thread.run_sync(self.hasher.update, block)
-        self.hashed += len(block)
+        await anyio.to_thread.run_sync(update_each, self.hasher.update, pieces)
+        self.hashed += size_of(pieces)
 
     async def save(self, meta: MetaStore, received: int) -> bool:
         """Checkpoint the stored body; False if its bytes were replaced (or it was deleted)."""

@@ -17,10 +17,10 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from upslice import metrics
 from upslice.engine.leases import Held, Leases
+from upslice.hashing import Pieces, size_of, update_each
 from upslice.hashstate import ResumableHasher
 from upslice.record import HashState, Upload
 from upslice.stores.base import DataStore, MetaStore
@@ -33,11 +33,6 @@ KEEP_UP_WAIT = 5.0  # the longest an acknowledgement waits for another process's
 POLL = 0.02  # how often an idle pump looks for bytes that landed on other processes
 LINGER = 2.0  # how long an idle pump keeps its lease before it hands the work back
 Work = bytes | tuple[int, int]
-
-
-def _update_each(update: Callable[[bytes], None], blocks: list[bytes]) -> None:
-    for block in blocks:
-        update(block)
 
 
 class Pump:
@@ -77,16 +72,17 @@ class Pump:
         self._busy = True
         return True
 
-    async def feed(self, block: bytes) -> None:
+    async def feed(self, pieces: Pieces) -> None:
         """Hand over one block of the claiming request; waits only when far behind."""
         while self._pending >= MAX_PENDING and not self.broken:
             self._room.clear()
             await self._room.wait()
         if self.broken:
             return
-        self._pending += len(block)
-        self.queued += len(block)
-        self._work.append(block)
+        size = size_of(pieces)
+        self._pending += size
+        self.queued += size
+        self._work.extend(pieces)
         self._wake.set()
 
     def release(self, accepted: bool) -> None:
@@ -233,7 +229,7 @@ class Pump:
 
     async def _hash(self, item: Work | list[bytes]) -> None:
         if isinstance(item, list):
-            await asyncio.to_thread(_update_each, self.hasher.update, item)
+            await asyncio.to_thread(update_each, self.hasher.update, item)
             size = sum(len(block) for block in item)
             self.hashed += size
             self._pending -= size

@@ -22,7 +22,7 @@ from typing import ParamSpec, TypeVar
 import anyio
 
 from upslice.errors import InsufficientStorage, NotFound
-from upslice.hashing import BodyBlocks
+from upslice.hashing import BodyBlocks, Pieces, size_of
 from upslice.record import State, Upload
 from upslice.stores.base import DataStore, StoredItem, StoredKind
 from upslice.stores.page_cache import PageCacheWriter
@@ -93,10 +93,11 @@ class FilesystemStore(DataStore):
         written = 0
         try:
             base = 0 if replace else offset
-            async for block in blocks:
-                ended = isinstance(blocks, BodyBlocks) and blocks.body_ended
-                await self.writer.write(fd, block, base + written, more_to_receive=not ended)
-                written += len(block)
+            body = blocks if isinstance(blocks, BodyBlocks) else None
+            async for pieces in body.pieces() if body is not None else _one_piece_each(blocks):
+                ended = body is not None and body.body_ended
+                await self.writer.write(fd, pieces, base + written, more_to_receive=not ended)
+                written += size_of(pieces)
             if self.fsync:
                 await anyio.to_thread.run_sync(os.fsync, fd)
             if replace:
@@ -234,11 +235,21 @@ def _open_for_write(path: Path) -> int:
 
 
 @_storage_errors
-def _pwrite(fd: int, block: bytes, offset: int) -> None:
-    view = memoryview(block)
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
+def _pwrite(fd: int, pieces: Sequence[bytes], offset: int) -> None:
+    """All of `pieces` at `offset`, in one system call as a rule (pwritev may write less)."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    while views:
+        done = os.pwritev(fd, views, offset)
+        offset += done
+        while views and done >= len(views[0]):
+            done -= len(views.pop(0))
+        if done:
+            views[0] = views[0][done:]
+
+
+async def _one_piece_each(blocks: AsyncIterator[bytes]) -> AsyncIterator[Pieces]:
+    async for block in blocks:
+        yield [block]
 
 
 def _feed(paths: list[Path], start: int, length: int, update: Callable[[memoryview], None]) -> int:

@@ -13,14 +13,14 @@ for a while.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 
 STALL = 0.004  # a write on the loop that took longer waited for the disk, not for memory
 THREADED_FOR = 5.0  # after a stall, how long every write goes through a thread
 
-Write = Callable[[int, bytes, int], None]  # (fd, data, offset): writes all of data
+Write = Callable[[int, Sequence[bytes], int], None]  # (fd, pieces, offset): writes them all
 
 
 class PageCacheWriter:
@@ -31,7 +31,9 @@ class PageCacheWriter:
         self.threaded_until = 0.0
         self.stalls = 0
 
-    async def write(self, fd: int, data: bytes, offset: int, *, more_to_receive: bool) -> None:
+    async def write(
+        self, fd: int, data: Sequence[bytes], offset: int, *, more_to_receive: bool
+    ) -> None:
         began = time.monotonic()
         if more_to_receive or began < self.threaded_until:
             await anyio.to_thread.run_sync(self._write, fd, data, offset)
