@@ -48,6 +48,7 @@ class Request:
     body: int
     offset: int | None
     started: float = 0.0  # when nginx began reading it (its log line is written at the end)
+    reply_cut: bool = False  # its reply's body ended short: the node died while sending it
 
     @property
     def upload(self) -> str | None:
@@ -69,7 +70,10 @@ class Request:
 
     @property
     def acknowledged(self) -> bool:
-        return 200 <= self.status < 300
+        """The client got a whole 2xx. A node killed between its reply's header and body
+        leaves a 2xx in the log (nginx passed the header on) but a cut reply, which the
+        client rightly takes as a failure and retries."""
+        return 200 <= self.status < 300 and not self.reply_cut
 
     @classmethod
     def parse(cls, line: str) -> Request:
@@ -82,6 +86,7 @@ class Request:
             body=int(row["contentLength"] or 0),
             offset=int(row["uploadOffset"]) if row["uploadOffset"] else None,
             started=float(row["time"]) - float(row["seconds"]),
+            reply_cut=bool(row["replyLength"]) and row["replySent"] < int(row["replyLength"]),
         )
 
 
@@ -310,7 +315,10 @@ def assert_no_acknowledged_chunk_resent(requests: list[Request], total: int, vic
     high: dict[str | None, int] = {}
     for r in requests:  # in the order they began
         if r.index is not None:
-            assert key(r) not in done, f"chunk {r.index} of {r.upload} re-sent after its 2xx"
+            assert key(r) not in done, (
+                f"chunk {r.index} of {r.upload} re-sent after its 2xx: "
+                f"{[other for other in requests if key(other) == key(r)]}"
+            )
         else:
             assert r.offset is not None, f"a PATCH without Upload-Offset: {r}"
             assert r.offset >= high.get(r.upload, 0), f"{r} re-sends acknowledged bytes"
