@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zlib
 from collections.abc import AsyncIterator
 
+import google_crc32c
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,6 +95,7 @@ def test_file_hash_normalisation() -> None:
 
 
 async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
+    """A block that is hashed off the loop (the tap feeds the whole-file hash) is joined."""
     tapped: list[list[bytes]] = []
 
     async def tap(block: list[bytes]) -> None:
@@ -102,25 +105,38 @@ async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
     stream = DigestingStream(pieces(*body), expected_length=1_400_005, tap=tap)
     assert await drain(stream) == b"".join(body) == b"".join(b"".join(t) for t in tapped)
     assert stream.complete and stream.received == 1_400_005
-    assert [len(b"".join(t)) for t in tapped] == [1_400_000, 5]  # 1 MiB blocks at least
-    assert all(piece is sent for piece, sent in zip(tapped[0], body, strict=False))  # not copied
+    assert [[len(piece) for piece in t] for t in tapped] == [[1_400_000], [5]]
 
 
-async def test_a_trickle_of_tiny_pieces_is_joined_into_one() -> None:
-    """A block of more pieces than MAX_PIECES would cost more hashed and written one by one."""
-    tapped: list[list[bytes]] = []
+async def blocks_of(stream: DigestingStream) -> list[list[bytes]]:
+    return [block async for block in stream.blocks().pieces()]
 
-    async def tap(block: list[bytes]) -> None:
-        tapped.append(block)
 
-    body = [bytes([n % 256]) * 4096 for n in range(300)]  # 1.17 MiB in 300 pieces
-    stream = DigestingStream(pieces(*body), expected_length=300 * 4096, tap=tap)
-    assert await drain(stream) == b"".join(body)
-    assert [len(t) for t in tapped] == [1, 1] and b"".join(t[0] for t in tapped) == b"".join(body)
-    few = [b"x" * 300_000] * 4
-    stream = DigestingStream(pieces(*few), expected_length=1_200_000, tap=tap)
-    await drain(stream)
-    assert len(tapped[-1]) == 4 <= hashing.MAX_PIECES
+async def test_unhashed_blocks_keep_their_pieces_unless_they_trickled_in() -> None:
+    """A block of more pieces than MAX_PIECES would cost more written one by one."""
+    few = [os.urandom(300_000) for _ in range(4)]
+    [block] = await blocks_of(DigestingStream(pieces(*few), expected_length=1_200_000))
+    assert len(block) == 4 <= hashing.MAX_PIECES
+    assert all(kept is sent for kept, sent in zip(block, few, strict=True))  # not copied
+    many = [bytes([n % 256]) * 4096 for n in range(300)]  # 1.17 MiB in 300 pieces
+    blocks = await blocks_of(DigestingStream(pieces(*many), expected_length=300 * 4096))
+    assert [len(block) for block in blocks] == [1, 1]
+    assert b"".join(block[0] for block in blocks) == b"".join(many)
+
+
+async def test_a_block_checked_against_an_md5_is_joined_but_one_checked_by_crc_is_not() -> None:
+    body = [os.urandom(300_000) for _ in range(4)]
+    whole = b"".join(body)
+    md5 = Checksum("md5", hashlib.md5(whole).digest())
+    [joined] = await blocks_of(
+        DigestingStream(pieces(*body), expected_length=len(whole), checksum=md5)
+    )
+    assert joined == [whole]
+    crc = Checksum("crc32c", google_crc32c.value(whole).to_bytes(4, "big"))
+    [kept] = await blocks_of(
+        DigestingStream(pieces(*body), expected_length=len(whole), checksum=crc)
+    )
+    assert kept == body
 
 
 async def test_stream_refuses_wrong_lengths_and_checksums() -> None:
