@@ -24,6 +24,9 @@ from upslice.stores.sqlite_direct import BUSY, DirectConnection, Step, busy
 from upslice.stores.sqlite_rows import (
     COLUMNS,
     INSERT_EVENT,
+    RESET_HASH_STATE,
+    SAVE_FIRST_HASH_STATE,
+    SAVE_HASH_STATE,
     SELECT_WITH_SEGMENTS,
     from_row,
     to_column,
@@ -364,28 +367,14 @@ class SqliteMetaStore(MetaStore):
         return None if row is None else HashState(row[0], row[1], bytes(row[2]))
 
     async def save_hash_state(self, upload_id: str, state: HashState) -> bool:
-        params = (upload_id, state.generation, state.offset, state.state)
         if state.generation == 0:  # the first checkpoint, or one after nothing was reset
-            sql = (
-                'INSERT INTO hash_states (upload_id, generation, "offset", state) '
-                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
-                'ON CONFLICT (upload_id) DO UPDATE SET "offset" = excluded."offset", '
-                "state = excluded.state WHERE hash_states.generation = 0"
-            )
-            return await self._run(sql, (*params, upload_id)) == 1
-        sql = (
-            'UPDATE hash_states SET "offset" = ?, state = ? WHERE upload_id = ? AND generation = ?'
-        )
-        return await self._run(sql, (state.offset, state.state, upload_id, state.generation)) == 1
+            first = (upload_id, state.generation, state.offset, state.state, upload_id)
+            return await self._run(SAVE_FIRST_HASH_STATE, first) == 1
+        later = (state.offset, state.state, upload_id, state.generation)
+        return await self._run(SAVE_HASH_STATE, later) == 1
 
     async def reset_hash_state(self, upload_id: str) -> None:
-        await self._run(
-            'INSERT INTO hash_states (upload_id, generation, "offset", state) '
-            "SELECT ?, 1, 0, X'' WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
-            'ON CONFLICT (upload_id) DO UPDATE SET generation = generation + 1, "offset" = 0, '
-            "state = X''",
-            (upload_id, upload_id),
-        )
+        await self._run(RESET_HASH_STATE, (upload_id, upload_id))
 
     # ---- hook outbox ------------------------------------------------------------------
 

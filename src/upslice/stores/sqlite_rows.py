@@ -53,3 +53,20 @@ INSERT_EVENT = (
     "INSERT INTO hook_outbox (id, upload_id, name, payload) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING"
 )
+
+# Hash checkpoints: a save counts only under the generation it was taken in (see HashState)
+SAVE_FIRST_HASH_STATE = (
+    'INSERT INTO hash_states (upload_id, generation, "offset", state) '
+    "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
+    'ON CONFLICT (upload_id) DO UPDATE SET "offset" = excluded."offset", '
+    "state = excluded.state WHERE hash_states.generation = 0"
+)
+SAVE_HASH_STATE = (
+    'UPDATE hash_states SET "offset" = ?, state = ? WHERE upload_id = ? AND generation = ?'
+)
+RESET_HASH_STATE = (
+    'INSERT INTO hash_states (upload_id, generation, "offset", state) '
+    "SELECT ?, 1, 0, X'' WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?) "
+    'ON CONFLICT (upload_id) DO UPDATE SET generation = generation + 1, "offset" = 0, '
+    "state = X''"
+)
