@@ -224,7 +224,9 @@ def connections(ports: Iterable[int]) -> dict[tuple[str, str], Connection]:
     return found
 
 
-def kill_mid_request(cluster: Cluster, seconds: float = 30) -> Connection:
+def kill_mid_request(
+    cluster: Cluster, running: Callable[[], bool], seconds: float = 30, prefer_body: float = 3
+) -> Connection:
     """SIGKILL a server process that holds a request it has not answered yet.
 
     A sequential client's small chunk can finish between a look at the sockets and the kill,
@@ -232,20 +234,23 @@ def kill_mid_request(cluster: Cluster, seconds: float = 30) -> Connection:
     bytes since it last sent any then has a request in the middle, and its process dies with
     it unanswered. The others thaw; between two requests, the look is taken again.
 
-    A victim in the middle of a body (bytes waiting in its socket) is waited for during the
-    first half of `seconds`: nginx passes a request that had no body bytes sent yet (a status
-    GET) to a live process on its own, and then no client would see the kill.
+    A victim in the middle of a body (bytes waiting in its socket) is preferred for the first
+    `prefer_body` seconds: nginx passes a request that had no body bytes sent yet (a status
+    GET) to a live process on its own, and then no client would see the kill. Only that long:
+    the uploads may end meanwhile (seen once, under load, when it waited 15 s), and a
+    process in any request is still a fair victim.
     """
     ports = [node["port"] for node in cluster.state["nodes"]]
     pids = cluster.serving_pids()
     started = time.monotonic()
     while time.monotonic() < started + seconds:
+        assert running(), "the uploads ended before a server process could be killed mid-request"
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         try:
             busy = [c for c in connections(ports).values() if c.busy and c.pid in pids]
             mid_body = [c for c in busy if c.unread > 0]
-            if not mid_body and time.monotonic() > started + seconds / 2:
+            if not mid_body and time.monotonic() > started + prefer_body:
                 mid_body = busy
             if mid_body:
                 victim = max(mid_body, key=lambda c: c.unread)
@@ -279,7 +284,7 @@ def kill_busy_process(
         return len({r.upload for r in acked}) >= uploads and len(nodes) >= spread
 
     wait_for(underway, f"{uploads} upload(s) have chunks acknowledged by {spread} node(s)")
-    victim = kill_mid_request(cluster)
+    victim = kill_mid_request(cluster, running)
     return Kill(victim.pid, victim.local, cluster.log_mark())
 
 
