@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
+import threading
 import zlib
 from collections.abc import AsyncIterator
 
@@ -194,3 +196,23 @@ async def test_a_known_length_reached_by_a_full_block_ends_the_body_there(known:
     stream = DigestingStream(pieces(b"x" * MiB, b"y" * MiB), **lengths)  # type: ignore[arg-type]
     blocks = stream.blocks()
     assert [blocks.body_ended async for _ in blocks] == [False, True]
+
+
+async def test_md5_of_a_body_runs_on_the_small_hashing_pool() -> None:
+    """One thread per core hashes: a burst of uploads must not start a thread each."""
+    names: set[str] = set()
+
+    class Recording:
+        def __init__(self) -> None:
+            self.inner = hashlib.md5()
+
+        def update(self, data: bytes, /) -> None:
+            names.add(threading.current_thread().name)
+            self.inner.update(data)
+
+    recorders = [Recording() for _ in range(20)]
+    await asyncio.gather(
+        *(hashing.hash_off_loop(r.update, [os.urandom(64 * 1024)] * 4) for r in recorders)
+    )
+    assert names and all(name.startswith("upslice-hash") for name in names)
+    assert len(names) <= hashing.HASH_THREADS._max_workers

@@ -7,12 +7,13 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import os
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-import anyio
 import google_crc32c
 
 from upslice.errors import ChecksumMismatch, ClientGone, InvalidInput, WrongChunk
@@ -39,6 +40,16 @@ def update_each(update: Callable[[bytes], None], pieces: Iterable[bytes]) -> Non
     """Hash several pieces in one trip to a thread (each call releases the GIL while it runs)."""
     for piece in pieces:
         update(piece)
+
+
+# One thread per core for MD5 and SHA: more cannot hash faster, and a burst of small uploads
+# on anyio's pool (up to 40 threads) spent its time starting threads and passing the GIL
+HASH_THREADS = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="upslice-hash")
+
+
+async def hash_off_loop(update: Callable[[bytes], None], pieces: Iterable[bytes]) -> None:
+    """`update_each` on a hashing thread."""
+    await asyncio.get_running_loop().run_in_executor(HASH_THREADS, update_each, update, pieces)
 
 
 def size_of(pieces: Pieces) -> int:
@@ -231,7 +242,7 @@ class DigestingStream:
         for piece in pieces:
             self.crc.update(piece)
         if hasher is not None and hasher is not self.crc:  # it releases the GIL: beside the loop
-            await anyio.to_thread.run_sync(update_each, hasher.update, pieces)
+            await hash_off_loop(hasher.update, pieces)
         if self.tap is not None:
             await self.tap(pieces)
         self.received += size_of(pieces)

@@ -12,9 +12,7 @@ of its bytes were replaced meanwhile the MetaStore refuses it (see `HashState`).
 
 from __future__ import annotations
 
-import anyio
-
-from upslice.hashing import Pieces, size_of, update_each
+from upslice.hashing import Pieces, hash_off_loop, size_of
 from upslice.hashstate import ResumableHasher
 from upslice.record import HashState, Upload
 from upslice.stores.base import MetaStore
@@ -33,7 +31,7 @@ class InlineHash:
 
     async def feed(self, pieces: Pieces) -> None:
         """The tap of the body's DigestingStream: MD5 releases the GIL, so on a thread."""
-        await anyio.to_thread.run_sync(update_each, self.hasher.update, pieces)
+        await hash_off_loop(self.hasher.update, pieces)
         self.hashed += size_of(pieces)
 
     async def save(self, meta: MetaStore, received: int) -> bool:

@@ -20,7 +20,7 @@ import time
 
 from upslice import metrics
 from upslice.engine.leases import Held, Leases
-from upslice.hashing import Pieces, size_of, update_each
+from upslice.hashing import Pieces, hash_off_loop, size_of
 from upslice.hashstate import ResumableHasher
 from upslice.record import HashState, Upload
 from upslice.stores.base import DataStore, MetaStore
@@ -229,7 +229,7 @@ class Pump:
 
     async def _hash(self, item: Work | list[bytes]) -> None:
         if isinstance(item, list):
-            await asyncio.to_thread(update_each, self.hasher.update, item)
+            await hash_off_loop(self.hasher.update, item)
             size = sum(len(block) for block in item)
             self.hashed += size
             self._pending -= size
