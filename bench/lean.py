@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 client on raw asyncio streams, so that the client is never the bottleneck.
 
 Bodies go out with `loop.sendfile` (zero copy from the page cache), replies are parsed just far
-enough to read a status, headers and a small body. The null-server row proves the ceiling: the
-same client against a server that only writes to disk.
+enough to read a status, headers and a small body. The null-server row is a baseline: the
+same client against a server that only writes to disk (the fastest row shows what it can send).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A null tus server: creation and PATCH that only write the bytes to disk, nothing else.
 
-It is the ceiling for the tus rows and proves the lean client is not the bottleneck.
+A baseline for the tus rows that shows the lean client is not the bottleneck (a server that
+writes on a thread beside its loop, as upslice does, can pass it: it writes on its only thread).
 usage: python bench/null_tus.py PORT DIRECTORY
 """
 

@@ -1,5 +1,5 @@
 """upslice beside its peers, one lean client for all: @tus/server, tuspyserver and a null tus
-server (the ceiling), in interleaved rounds with a fresh server for every cell.
+server (a baseline), in interleaved rounds with a fresh server for every cell.
 
 Every cell prints its median and [min-max] over the rounds; the ratio columns compare upslice
 with each peer and with this machine's single-core MD5 rate, measured in the same run.
