@@ -96,6 +96,20 @@ export function snapshot(page) {
 }
 
 /** Wait until every upload on the page is done; fail at once on an error state. */
+/**
+ * Runs `attach(upload)` in the page for every upload the demo makes from now on, before that
+ * upload starts: a listener added once a file is chosen can miss its first events (seen once
+ * under load, a retry before the listener). `attach` is page code: it must not use Node values.
+ */
+export async function onEveryNewUpload(page, attach) {
+  await page.evaluate(`(() => {
+    const attach = ${attach.toString()};
+    const uploads = window.upsliceDemo.uploads;
+    const push = uploads.push.bind(uploads);
+    uploads.push = (...added) => { added.forEach(attach); return push(...added); };
+  })()`);
+}
+
 export async function waitAllDone(page, timeoutMs = 120000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -5,7 +5,7 @@
 // args: {url, query, throttle, files: {main, huge, later}, screenshot}
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { demoUrl, health, scenario, snapshot, throttle } from "./lib.mjs";
+import { demoUrl, health, onEveryNewUpload, scenario, snapshot, throttle } from "./lib.mjs";
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
@@ -109,10 +109,8 @@ scenario(async (page, args, context) => {
   const hashed = [];
   await page.exposeFunction("hashedSome", (name) => hashed.push(name));
   const countersBefore = await health(args.url);
+  await onEveryNewUpload(page, (u) => u.addEventListener("hashprogress", () => window.hashedSome(u.file.name)));
   await page.setInputFiles("#files", args.files.main);
-  await page.evaluate(() => {
-    for (const u of window.upsliceDemo.uploads) u.addEventListener("hashprogress", () => window.hashedSome(u.file.name));
-  });
   await waitState(page, main, "done");
   const [again] = await snapshot(page);
   const sentAgain = (await health(args.url)).bytes_received - countersBefore.bytes_received;
