@@ -231,8 +231,8 @@ class DigestingStream:
             raise WrongChunk(f"body is longer than the allowed {self.limit} bytes")
 
     async def _digest(self, pieces: Pieces) -> Pieces:
-        hasher = self.checksum_hasher
-        hashed = self.tap is not None or (hasher is not None and hasher is not self.crc)
+        threaded = self.checksum_hasher if self.checksum_hasher is not self.crc else None
+        hashed = self.tap is not None or threaded is not None
         if len(pieces) > MAX_PIECES or (hashed and len(pieces) > 1):
             # Many tiny pieces cost more one by one than joined. So does a block that MD5 or
             # SHA will hash on a thread: each call there takes the GIL back from the busy loop
@@ -241,8 +241,8 @@ class DigestingStream:
             pieces = [b"".join(pieces)]
         for piece in pieces:
             self.crc.update(piece)
-        if hasher is not None and hasher is not self.crc:  # it releases the GIL: beside the loop
-            await hash_off_loop(hasher.update, pieces)
+        if threaded is not None:  # it releases the GIL: beside the loop
+            await hash_off_loop(threaded.update, pieces)
         if self.tap is not None:
             await self.tap(pieces)
         self.received += size_of(pieces)

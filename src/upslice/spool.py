@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import IO
 
+from upslice.hashing import update_each
+
 BLOCK = 1024 * 1024
 
 
@@ -23,11 +25,7 @@ class Spool:
 
     async def tap(self, pieces: list[bytes]) -> None:
         """For `DigestingStream(tap=...)`: a write off the loop (it may hit the disk)."""
-        await asyncio.to_thread(self._write_each, pieces)
-
-    def _write_each(self, pieces: list[bytes]) -> None:
-        for piece in pieces:
-            self.write(piece)
+        await asyncio.to_thread(update_each, self.write, pieces)
 
     def body(self) -> IO[bytes]:
         """The file from its start, as an upload body."""

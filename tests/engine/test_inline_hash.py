@@ -118,11 +118,9 @@ async def test_a_checkpoint_is_refused_once_bytes_were_replaced_meanwhile(engine
 async def test_only_a_small_whole_file_from_byte_zero_is_hashed_inline(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, pumps: list[str]
 ) -> None:
-    monkeypatch.setattr(inline_module, "INLINE_MAX", SIZE - 1)
+    monkeypatch.setattr(inline_module, "INLINE_MAX", SIZE)
     data = random.Random(6).randbytes(SIZE)
     task, _ = await engine.create_task(spec_for(data, SIZE))
-    assert await inline_hash(engine.meta, task, 0, SIZE) is None  # too big
-    monkeypatch.setattr(inline_module, "INLINE_MAX", SIZE)
     assert await inline_hash(engine.meta, task, 0, SIZE - 1) is None  # not the whole file
     assert await inline_hash(engine.meta, task, 1, SIZE) is None  # not from byte 0
     done = await engine.write_chunk(task.id, 0, body(data))
@@ -139,6 +137,7 @@ async def test_a_file_too_big_to_hash_inline_goes_through_the_pump(
     monkeypatch.setattr(inline_module, "INLINE_MAX", SIZE - 1)
     data = random.Random(7).randbytes(SIZE)
     task, _ = await engine.create_task(spec_for(data, SIZE))
+    assert await inline_hash(engine.meta, task, 0, SIZE) is None
     done = await engine.write_chunk(task.id, 0, body(data))
     assert done.done and done.hash == hashlib.md5(data).hexdigest()
     assert pumps == [task.id] and reads(engine) == 0

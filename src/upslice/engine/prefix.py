@@ -230,7 +230,7 @@ class Pump:
     async def _hash(self, item: Work | list[bytes]) -> None:
         if isinstance(item, list):
             await hash_off_loop(self.hasher.update, item)
-            size = sum(len(block) for block in item)
+            size = size_of(item)
             self.hashed += size
             self._pending -= size
             if self._pending < MAX_PENDING:
