@@ -9,6 +9,7 @@ from typing import Any
 
 from upslice import metrics, possession
 from upslice.engine.completing import ADOPT
+from upslice.engine.leases import Busy
 from upslice.engine.receiving import Receiving
 from upslice.engine.records import new_upload_id, utcnow
 from upslice.errors import Conflict, InvalidInput, NotFound
@@ -17,6 +18,7 @@ from upslice.logcontext import about_upload
 from upslice.record import Segment, State, Upload
 
 log = logging.getLogger("upslice.engine")
+CREATE_WAIT = 30.0  # how long a create waits for another create of the same content
 
 
 @dataclass
@@ -53,6 +55,20 @@ class Creating(Receiving):
             spec.hash_algorithm,
             spec.hash or hashlib.new(spec.hash_algorithm).hexdigest(),  # empty file: known
         )
+        # One creation at a time per owner and content, across workers and nodes: two
+        # requests at once (a double click, two tabs) must find one task, not make two.
+        name = f"create:{spec.hash_algorithm}:{digest}:{spec.file_size}:{owner or ''}"
+        try:
+            async with self.leases.waiting(name, CREATE_WAIT):
+                return await self._create_with_hash(spec, digest, owner)
+        except Busy:
+            raise Conflict("another request is creating this task; try again") from None
+
+    async def _create_with_hash(
+        self, spec: TaskSpec, digest: str, owner: str | None
+    ) -> tuple[Upload, bool]:
+        """Resume the owner's unfinished task of this content, finish at once from a
+        finished one, or create a new task: under the creation lease."""
         resumable = await self.meta.find_by_content(
             spec.hash_algorithm,
             digest,

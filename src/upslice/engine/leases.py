@@ -14,12 +14,14 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from upslice.stores.base import MetaStore
 
 log = logging.getLogger("upslice.leases")
+POLL = 0.02  # how often a waiter looks again: the holder may be another process or node
 _PROCESS = [secrets.token_hex(6)]  # this process's token; a forked child gets its own
 
 
@@ -28,6 +30,10 @@ def _new_process_token() -> None:
 
 
 os.register_at_fork(after_in_child=_new_process_token)
+
+
+class Busy(Exception):
+    """Another holder kept a lease for longer than a waiter would wait."""
 
 
 class Held:
@@ -100,6 +106,21 @@ class Leases:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
             await asyncio.shield(self.release(held))
+
+    @contextlib.asynccontextmanager
+    async def waiting(self, name: str, timeout: float) -> AsyncIterator[Held]:
+        """Hold `name` while the block runs, waiting up to `timeout` seconds for whoever
+        holds it now to let go (polling: that may be another process or node).
+        Busy if they do not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.holding(name) as held:
+                if held is not None:
+                    yield held
+                    return
+            if time.monotonic() > deadline:
+                raise Busy(f"lease {name} is still held by another request")
+            await asyncio.sleep(POLL)
 
     async def _renew(self, held: Held) -> None:
         while True:

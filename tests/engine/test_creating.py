@@ -1,0 +1,105 @@
+"""Creating tasks: requests that create the same content at once find one task, not several."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engine.conftest import CountingStore, body, make_engine
+from upslice.engine import Engine, Limits, TaskSpec
+from upslice.engine import creating as creating_module
+from upslice.errors import Conflict
+
+DATA = bytes(range(256)) * 64  # 16 KiB: four chunks
+
+
+def spec() -> TaskSpec:
+    return TaskSpec(hashlib.md5(DATA).hexdigest(), "f.bin", "x/y", len(DATA), chunk_size=4096)
+
+
+@pytest.fixture
+async def postgres_engines(tmp_path: Path, postgres_dsn: str) -> AsyncIterator[list[Engine]]:
+    """Two engines on one PostgreSQL database and one data directory: two nodes, whose
+    statements really interleave (asyncpg waits on the network at every one)."""
+    from upslice.stores.postgres import PostgresMetaStore
+
+    engines = [
+        Engine(
+            CountingStore(tmp_path / "data"),
+            PostgresMetaStore(postgres_dsn),
+            Limits(min_chunk_size=1024),
+        )
+        for _ in range(2)
+    ]
+    for engine in engines:
+        await engine.open()
+    yield engines
+    for engine in engines:
+        await engine.close()
+
+
+async def test_simultaneous_creates_of_one_file_make_one_task(
+    postgres_engines: list[Engine],
+) -> None:
+    creates = [postgres_engines[i % 2].create_task(spec(), owner="ann") for i in range(8)]
+    results = await asyncio.gather(*creates)
+    assert len({task.id for task, _ in results}) == 1, "two requests made two tasks"
+    assert sum(new for _, new in results) == 1
+    other, new = await postgres_engines[0].create_task(spec(), owner="bob")
+    assert new and other.id != results[0][0].id  # another owner's creation never waits on it
+
+
+async def test_a_create_waits_for_one_under_way_and_resumes_its_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(tmp_path)
+    await engine.open()
+    try:
+        first, _ = await engine.create_task(spec(), owner="ann")
+        await engine.write_chunk(first.id, 0, body(DATA[:4096]), owner="ann")
+        name = f"create:md5:{first.hash}:{len(DATA)}:ann"
+        tries = 0
+        acquire = engine.meta.acquire_lease
+
+        async def counting(lease: str, *args: Any, **kwargs: Any) -> bool:
+            nonlocal tries
+            tries += lease == name
+            return await acquire(lease, *args, **kwargs)
+
+        monkeypatch.setattr(engine.meta, "acquire_lease", counting)
+        async with engine.leases.holding(name) as held:  # a create under way elsewhere
+            assert held is not None
+            waiting = asyncio.create_task(engine.create_task(spec(), owner="ann"))
+            deadline = time.monotonic() + 30
+            while tries < 4:  # the waiter asked for the lease again and again, and waits on
+                assert not waiting.done() and time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+        again, new = await waiting
+        assert again.id == first.id and not new and again.received_chunks == [0]
+    finally:
+        await engine.close()
+
+
+async def test_a_create_stuck_behind_another_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(creating_module, "CREATE_WAIT", 0.2)
+    engine = make_engine(tmp_path)
+    await engine.open()
+    try:
+        digest = hashlib.md5(DATA).hexdigest()
+        async with engine.leases.holding(f"create:md5:{digest}:{len(DATA)}:") as held:
+            assert held is not None
+            with pytest.raises(Conflict, match="another request is creating this task"):
+                await engine.create_task(spec())
+        task, new = await engine.create_task(spec())
+        assert new and task.hash == digest
+    finally:
+        await engine.close()
