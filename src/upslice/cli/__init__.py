@@ -98,6 +98,9 @@ def root(
 
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    # httpx imports its own command line (click, rich, pygments: a third of the client's start
+    # time) unless that fails to import, which it handles; upslice never runs it.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     app = build(client=command not in SERVER_COMMANDS, server=command not in CLIENT_COMMANDS)
     app(prog_name="upslice")
 
