@@ -132,7 +132,9 @@ async def create_task(
     """201 with a new task (already `done` and `instant` when the caller already holds the
     file); 200 with the caller's unfinished task of the same hash and size, to resume it.
     An unfinished task carries a `challenge`: answer it at `POST /api/task/{id}/proof` to
-    complete the task at once if the server holds the file for someone else.
+    complete the task at once if the server holds the file for someone else. A create of
+    the same file while another is under way (two tabs, a double click) waits for it and
+    gets its task (409 `conflict` if that takes over 30 s).
 
     Without `hash`, the task is always new (201) with `hash: null, hashPending: true`: send
     chunks at once while hashing, then declare the hash with `PUT /api/task/{id}/hash`. The
