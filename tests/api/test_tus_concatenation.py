@@ -111,3 +111,20 @@ def test_keep_partials(nodes: tuple[ServerProcess, ...]) -> None:
         parts = [partial(keeping, 1, b"a"), partial(keeping, 1, b"b")]
         assert keeping.get(final(keeping, *parts)).content == b"ab"
         assert [keeping.get(part).content for part in parts] == [b"a", b"b"]
+
+
+def test_a_final_whose_partial_was_deleted_says_so(one: httpx.Client) -> None:
+    """It can never complete: 410 naming the partial, not a final that waits forever."""
+    gone, other = partial(one, 2, b"ab"), partial(one, 2)
+    url = final(one, gone, other)
+    assert one.delete(gone, headers=TUS).status_code == 204
+    head = one.head(url, headers=TUS)
+    assert head.status_code == 410
+    got = one.get(url, headers=TUS)  # GET: the same answer, with a body that says why
+    assert got.status_code == 410
+    error = got.json()["error"]
+    assert error["code"] == "gone" and error["partialUploadId"] == gone.rsplit("/", 1)[1]
+    assert "deleted or expired" in error["message"]
+    patch(one, other, 0, b"cd")  # finishing the other partial is still fine, and joins nothing
+    assert task(one, url)["done"] is False
+    assert one.head(url, headers=TUS).status_code == 410

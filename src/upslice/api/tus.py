@@ -7,7 +7,6 @@ instead; the same resources serve them through `upslice.api.ietf`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -44,7 +43,6 @@ from upslice.errors import (
     Forbidden,
     HashMismatch,
     InvalidInput,
-    NotFound,
     UnsupportedMediaType,
     UploadError,
     WrongChunk,
@@ -265,9 +263,8 @@ async def joined(request: Request, upload: Upload) -> Upload:
     concat = upload.extra.get("concat")
     if concat == "partial" and upload.done:
         await engine.part_finished(upload, keep_partials(request))
-    elif concat == "final" and not upload.done:
-        with contextlib.suppress(NotFound):  # a partial was deleted: it can never complete
-            return await engine.join(upload.id, upload.owner, keep_partials(request))
+    elif concat == "final" and not upload.done:  # 410 once a partial it needs is gone
+        return await engine.join(upload.id, upload.owner, keep_partials(request))
     return upload
 
 
@@ -291,6 +288,7 @@ async def download(upload_id: str, request: Request) -> Response:
         upload = await engine.get(upload_id, await owner_of(request))
         if not upload.done:
             return await ietf.head(request, engine, upload_id)
+    await joined(request, await live_upload(request, upload_id))  # as HEAD: 410 if it never can
     upload = await engine.download(upload_id, await owner_of(request))
     return file_response(request, engine.data, upload)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from upslice.engine.completing import POLL, WAIT_FOR_OTHER
 from upslice.engine.creating import Creating
-from upslice.errors import Conflict, NotFound
+from upslice.errors import Conflict, Gone, NotFound
 from upslice.record import Segment, Upload
 
 log = logging.getLogger("upslice.engine")
@@ -84,14 +84,14 @@ class Joining(Creating):
         for final_id in [] if current is None else current.extra.get(FINALS, []):
             try:
                 await self.join(final_id, part.owner, keep_partials)
-            except NotFound:
-                continue  # that final was deleted meanwhile
+            except (NotFound, Gone):
+                continue  # that final was deleted meanwhile, or another of its parts was
 
     async def _join_holding(self, final_id: str, owner: str | None, keep: bool) -> Upload:
         final = await self.get(final_id, owner)
         if final.done:
             return final
-        parts = [await self.get(part_id, owner) for part_id in final.extra.get("parts", [])]
+        parts = [await self._part_of(final, part_id) for part_id in final.extra.get("parts", [])]
         if not all(part.done for part in parts):
             return final
         size = sum(part.size or 0 for part in parts)
@@ -105,6 +105,19 @@ class Joining(Creating):
         log.info("joined %d partial uploads into %s", len(parts), final_id)
         await self._release_parts(done, parts, keep)
         return done
+
+    async def _part_of(self, final: Upload, part_id: str) -> Upload:
+        """A partial the waiting `final` needs; Gone once it was deleted or expired, since
+        the final can then never complete (it expires in turn)."""
+        try:
+            return await self.get(part_id, final.owner)
+        except NotFound:
+            raise Gone(
+                f"partial upload {part_id} of this final upload was deleted or expired, so it "
+                "can never complete; upload that part again and create a new final upload",
+                uploadId=final.id,
+                partialUploadId=part_id,
+            ) from None
 
     async def _release_parts(self, final: Upload, parts: list[Upload], keep: bool) -> None:
         """The final no longer needs its partials: remove each one no other final waits for."""
