@@ -54,8 +54,9 @@ def test_a_tus_patch_cut_by_a_fin_keeps_what_arrived(
     replies: list[httpx.Response] = []
 
     def send_the_rest() -> bool:
-        """The offset is saved before the cut request lets go of the upload's lock: until it
-        has, a PATCH is refused with 423 (and stores nothing), as tus clients expect."""
+        """The offset is saved before the cut request lets go of the upload's lock: a PATCH
+        meanwhile waits for it (up to 2 s; after that it is refused with 423 and stores
+        nothing, which tus clients retry)."""
         headers = {**OCTETS, "Upload-Offset": str(SENT)}
         replies.append(module_client.patch(url, content=DATA[SENT:], headers=headers))
         return replies[-1].status_code != 423

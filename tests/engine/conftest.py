@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +53,26 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 async def body(data: bytes) -> AsyncIterator[bytes]:
     for start in range(0, len(data), 4096):
         yield data[start : start + 4096]
+
+
+class LeaseRequests:
+    """Counts an engine's requests for one lease, to see a waiter poll for it (the condition
+    that shows it waits, rather than a pause guessed to be long enough)."""
+
+    def __init__(self, engine: Engine, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        acquire = engine.meta.acquire_lease
+
+        async def counting(lease: str, *args: Any, **kwargs: Any) -> bool:
+            self.count += lease == name
+            return await acquire(lease, *args, **kwargs)
+
+        monkeypatch.setattr(engine.meta, "acquire_lease", counting)
+
+    async def until_waiting(self, waiter: asyncio.Task[Any], polls: int = 3) -> None:
+        """Until `waiter` asked for the lease `polls` times; fails if it ended instead."""
+        deadline = time.monotonic() + 30
+        while self.count < polls:
+            assert not waiter.done() and time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert not waiter.done()

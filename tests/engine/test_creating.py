@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.engine.conftest import CountingStore, body, make_engine
+from tests.engine.conftest import CountingStore, LeaseRequests, body, make_engine
 from upslice.engine import Engine, Limits, TaskSpec
 from upslice.engine import creating as creating_module
 from upslice.errors import Conflict
@@ -64,23 +62,11 @@ async def test_a_create_waits_for_one_under_way_and_resumes_its_task(
         first, _ = await engine.create_task(spec(), owner="ann")
         await engine.write_chunk(first.id, 0, body(DATA[:4096]), owner="ann")
         name = f"create:md5:{first.hash}:{len(DATA)}:ann"
-        tries = 0
-        acquire = engine.meta.acquire_lease
-
-        async def counting(lease: str, *args: Any, **kwargs: Any) -> bool:
-            nonlocal tries
-            tries += lease == name
-            return await acquire(lease, *args, **kwargs)
-
-        monkeypatch.setattr(engine.meta, "acquire_lease", counting)
+        requests = LeaseRequests(engine, name, monkeypatch)
         async with engine.leases.holding(name) as held:  # a create under way elsewhere
             assert held is not None
             waiting = asyncio.create_task(engine.create_task(spec(), owner="ann"))
-            deadline = time.monotonic() + 30
-            while tries < 4:  # the waiter asked for the lease again and again, and waits on
-                assert not waiting.done() and time.monotonic() < deadline
-                await asyncio.sleep(0.01)
-            assert not waiting.done()
+            await requests.until_waiting(waiting, polls=4)
         again, new = await waiting
         assert again.id == first.id and not new and again.received_chunks == [0]
     finally:

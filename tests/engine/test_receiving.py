@@ -6,6 +6,7 @@ Each test here kills mutants that the in-process suite let through (tests/MUTANT
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections.abc import AsyncIterator
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import body, make_engine
-from upslice.engine import Engine, TaskSpec
+from tests.engine.conftest import LeaseRequests, body, make_engine
+from upslice.engine import Engine, TaskSpec, receiving
 from upslice.engine.records import utcnow
 from upslice.errors import (
     ChecksumMismatch,
@@ -157,7 +158,10 @@ async def test_an_append_may_leave_completion_to_a_later_request(engine: Engine)
     assert (await engine.complete(upload.id)).done
 
 
-async def test_a_second_append_at_once_is_locked_out(tmp_path: Path, engine: Engine) -> None:
+async def test_a_second_append_at_once_is_locked_out(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(receiving, "APPEND_WAIT", 0.2)
     upload = await tus(engine)
     other = make_engine(tmp_path)
     await other.open()
@@ -167,6 +171,29 @@ async def test_a_second_append_at_once_is_locked_out(tmp_path: Path, engine: Eng
             with pytest.raises(Locked) as raised:
                 await engine.append(upload.id, 0, body(DATA))
         assert raised.value.details == {"uploadId": upload.id}
+        assert (await engine.get(upload.id)).offset == 0
+    finally:
+        await other.close()
+
+
+async def test_an_append_waits_for_one_that_is_letting_go(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cut a moment ago still holds the lease while it records what it kept; the
+    client's resume at the offset it was just told waits for that instead of a 423."""
+    upload = await tus(engine)
+    await engine.append(upload.id, 0, body(DATA[:100]))  # what the cut request kept
+    name = f"append:{upload.id}"
+    requests = LeaseRequests(engine, name, monkeypatch)
+    other = make_engine(tmp_path)
+    await other.open()
+    try:
+        async with other.leases.holding(name) as held:  # the cut request, letting go
+            assert held is not None
+            resume = asyncio.create_task(engine.append(upload.id, 100, body(DATA[100:])))
+            await requests.until_waiting(resume)
+        done = await resume
+        assert done.done and done.offset == len(DATA)
     finally:
         await other.close()
 

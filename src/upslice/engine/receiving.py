@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from upslice import metrics, ranges
 from upslice.engine.completing import Completing
 from upslice.engine.inline_hash import inline_hash
-from upslice.engine.leases import Held
+from upslice.engine.leases import Busy, Held
 from upslice.engine.records import utcnow
 from upslice.errors import (
     Conflict,
@@ -30,6 +30,7 @@ from upslice.record import Segment, State, Upload
 from upslice.spool import Spool
 
 log = logging.getLogger("upslice.engine")
+APPEND_WAIT = 2.0  # how long an append waits for another one to let go before 423
 
 
 class Receiving(Completing):
@@ -107,28 +108,18 @@ class Receiving(Completing):
         Reaching a known length completes the upload unless `complete` is False (the IETF
         draft completes only when a request says so)."""
         await self.get(upload_id, owner)  # 404 before 423 for someone else's upload
-        async with self.leases.holding(f"append:{upload_id}") as held:
-            if held is None:
-                raise Locked("another request is appending to this upload", uploadId=upload_id)
-            upload = await self.receivable(upload_id, owner)  # read under the lease: not stale
-            if offset != upload.offset:
-                raise OffsetMismatch(
-                    f"the upload is at offset {upload.offset}, not {offset}", offset=upload.offset
+        try:
+            # A request cut a moment ago may still hold the lease while it records what it
+            # kept; its client, resuming at the offset it was just told, waits a moment for
+            # it rather than being refused (the draft: a received offset must be usable).
+            async with self.leases.waiting(f"append:{upload_id}", APPEND_WAIT) as held:
+                hashed = await self._append_leased(
+                    held, upload_id, offset, body, owner, checksum, content_length
                 )
-            limit = None if upload.size is None else upload.size - offset
-            if content_length is not None and limit is not None and content_length > limit:
-                raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
-            hashed = await self._receive_leased(
-                held,
-                upload,
-                offset,
-                None,
-                body,
-                checksum,
-                limit=limit,
-                keep_partial=True,
-                declared_length=content_length,
-            )
+        except Busy:
+            raise Locked(
+                "another request is appending to this upload", uploadId=upload_id
+            ) from None
         upload = await self._after_receive(upload_id, offset, hashed=hashed)
         if (
             complete
@@ -139,6 +130,37 @@ class Receiving(Completing):
         ):
             upload = await self.complete(upload_id, owner)
         return upload
+
+    async def _append_leased(
+        self,
+        held: Held,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterator[bytes],
+        owner: str | None,
+        checksum: Checksum | None,
+        content_length: int | None,
+    ) -> bool:
+        """The body of `append`, under the upload's append lease; whether it was hashed."""
+        upload = await self.receivable(upload_id, owner)  # read under the lease: not stale
+        if offset != upload.offset:
+            raise OffsetMismatch(
+                f"the upload is at offset {upload.offset}, not {offset}", offset=upload.offset
+            )
+        limit = None if upload.size is None else upload.size - offset
+        if content_length is not None and limit is not None and content_length > limit:
+            raise TooLarge(f"the body exceeds the {limit} bytes left in the upload")
+        return await self._receive_leased(
+            held,
+            upload,
+            offset,
+            None,
+            body,
+            checksum,
+            limit=limit,
+            keep_partial=True,
+            declared_length=content_length,
+        )
 
     async def receivable(self, upload_id: str, owner: str | None) -> Upload:
         upload = await self.get(upload_id, owner)
