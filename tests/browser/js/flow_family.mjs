@@ -213,9 +213,23 @@ const SCENARIOS = {
     const before = await health(args.slowUrl);
     const page = await openPage(context, args.slowUrl);
     const first = page.seen;
+    // Three chunks reach the server; the browser holds every later one, which then dies with
+    // the document. Left to timing, a loaded machine once let all 8 land before the reload.
+    let letThrough = 3;
+    const isFlow = (url) => url.pathname.startsWith("/flow");
+    const hold = (route) => {
+      if (route.request().method() !== "POST") return route.continue(); // testChunks GETs
+      if (letThrough > 0) {
+        letThrough -= 1;
+        return route.continue();
+      }
+      return undefined; // never continued: pending until the reload ends the document
+    };
+    await page.route(isFlow, hold);
     await start(page, run.files[0], run.lib, options);
     await storedAtLeast(args.slowUrl, before, 3);
     await page.reload(); // in-flight chunk requests die with the document
+    await page.unroute(isFlow, hold);
     const atReload = await quietCounters(args.slowUrl);
     const again = await openPage(context, args.slowUrl);
     const second = again.seen;
