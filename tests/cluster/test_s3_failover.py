@@ -112,7 +112,9 @@ def test_browser_client_in_chromium(
             url=healed.url,
             files=[str(tmp_path / "photo.raw")],
             query={"chunkSize": 5 * MiB, "retryDelay": 100},
-            throttle=24_000_000,
+            # 7 chunks of 5 MiB (S3's part size): at 24 MB/s a loaded machine once finished
+            # them before a process could be killed mid-request; 8 MB/s gives the kill ~4 s
+            throttle=8_000_000,
         )
 
     result, kill, start = kill_during(healed, upload)
