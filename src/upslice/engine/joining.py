@@ -9,13 +9,12 @@ asks about the final (which also recovers a join a crash cut short). Nothing wai
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
-from upslice.engine.completing import POLL, WAIT_FOR_OTHER
+from upslice.engine.completing import WAIT_FOR_OTHER
 from upslice.engine.creating import Creating
+from upslice.engine.leases import Busy
 from upslice.errors import Conflict, Gone, NotFound
 from upslice.record import Segment, Upload
 
@@ -66,14 +65,11 @@ class Joining(Creating):
         A join running elsewhere is waited for (it is short), so that a partial finishing
         meanwhile is never missed by both.
         """
-        deadline = time.monotonic() + WAIT_FOR_OTHER
-        while True:
-            async with self.leases.holding(f"join:{final_id}") as held:
-                if held is not None:
-                    return await self._join_holding(final_id, owner, keep_partials)
-            if time.monotonic() > deadline:
-                return await self.get(final_id, owner)
-            await asyncio.sleep(POLL)  # the other joiner may be on another node
+        try:
+            async with self.leases.waiting(f"join:{final_id}", WAIT_FOR_OTHER):
+                return await self._join_holding(final_id, owner, keep_partials)
+        except Busy:
+            return await self.get(final_id, owner)
 
     async def part_finished(self, part: Upload, keep_partials: bool) -> None:
         """Called once a partial upload is complete: join the finals that waited for it.
@@ -131,18 +127,15 @@ class Joining(Creating):
     async def _relink(self, part_id: str, *, add: str = "", drop: str = "") -> list[str] | None:
         """Add or drop a waiting final in a partial's list (under the partial's lease, since
         finals on several processes may name it); the list after, None if the partial is gone."""
-        deadline = time.monotonic() + WAIT_FOR_OTHER
-        while True:
-            async with self.leases.holding(f"finals:{part_id}") as held:
-                if held is not None:
-                    part = await self.meta.get(part_id)
-                    if part is None:
-                        return None
-                    finals = [f for f in part.extra.get(FINALS, []) if f not in (add, drop)]
-                    finals += [add] if add else []
-                    if finals != part.extra.get(FINALS, []):
-                        await self.meta.update(part_id, extra={**part.extra, FINALS: finals})
-                    return finals
-            if time.monotonic() > deadline:
-                raise Conflict("the partial upload is busy; try again", uploadId=part_id)
-            await asyncio.sleep(POLL)
+        try:
+            async with self.leases.waiting(f"finals:{part_id}", WAIT_FOR_OTHER):
+                part = await self.meta.get(part_id)
+                if part is None:
+                    return None
+                finals = [f for f in part.extra.get(FINALS, []) if f not in (add, drop)]
+                finals += [add] if add else []
+                if finals != part.extra.get(FINALS, []):
+                    await self.meta.update(part_id, extra={**part.extra, FINALS: finals})
+                return finals
+        except Busy:
+            raise Conflict("the partial upload is busy; try again", uploadId=part_id) from None
