@@ -12,7 +12,7 @@ import pytest
 from tests.engine.conftest import CountingStore, LeaseRequests, body, make_engine
 from upslice.engine import Engine, Limits, TaskSpec
 from upslice.engine import creating as creating_module
-from upslice.errors import Conflict
+from upslice.errors import Conflict, InvalidInput
 
 DATA = bytes(range(256)) * 64  # 16 KiB: four chunks
 
@@ -89,3 +89,33 @@ async def test_a_create_stuck_behind_another_is_a_conflict(
         assert new and task.hash == digest
     finally:
         await engine.close()
+
+
+async def test_an_unfinished_tus_upload_of_the_same_content_is_not_resumed_as_a_task(
+    engine: Engine,
+) -> None:
+    """Resume finds the owner's *task*: a tus upload that declared the same hash is another
+    protocol's resource, with its own offset rules, and stays its own."""
+    digest = hashlib.md5(DATA).hexdigest()
+    tus = await engine.new_upload(
+        protocol="tus", owner=None, file_name="f.bin", file_type="x/y", size=len(DATA),
+        digest=digest,
+    )  # fmt: skip
+    task, new = await engine.create_task(spec())
+    assert new and task.id != tus.id and task.protocol == "tasks"
+
+
+async def test_a_one_byte_task_without_a_hash_waits_for_its_hash(engine: Engine) -> None:
+    """Only the empty file's hash is known without reading it; one byte is already content."""
+    task, new = await engine.create_task(TaskSpec(None, "b", "x/y", 1))
+    assert new and task.hash is None and task.hash_pending and not task.done
+    empty, _ = await engine.create_task(TaskSpec(None, "e", "x/y", 0))
+    assert empty.done and empty.hash == hashlib.md5(b"").hexdigest()
+
+
+async def test_an_unknown_hash_algorithm_is_refused_by_name(engine: Engine) -> None:
+    """Python embedders reach the engine without the API's schema in front of it."""
+    bad = TaskSpec(hashlib.md5(DATA).hexdigest(), "f", "x/y", len(DATA), hash_algorithm="crc")
+    with pytest.raises(InvalidInput) as refused:
+        await engine.create_task(bad)
+    assert refused.value.message == "hashAlgorithm must be one of md5, sha256"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -55,7 +56,10 @@ async def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(
                               capture_output=True, text=True, check=True)  # fmt: skip
         dead = f"{engine.leases.host}:{gone.stdout.strip()}:0123456789ab:0123456789ab"
         assert await engine.meta.acquire_lease("append:x", dead, 3600)
-        assert await engine.leases.try_acquire("append:x", engine.leases.new_holder())
+        taker = engine.leases.new_holder()
+        assert await engine.leases.try_acquire("append:x", taker)
+        lease = await engine.meta.get_lease("append:x")  # taken over, not merely said so
+        assert lease is not None and lease.holder == taker
         alive = f"{engine.leases.host}:1:0123456789ab:0123456789ab"  # pid 1 always runs
         assert await engine.meta.acquire_lease("append:y", alive, 3600)
         assert not await engine.leases.try_acquire("append:y", engine.leases.new_holder())
@@ -77,6 +81,64 @@ async def test_a_killed_process_its_parent_has_not_reaped_yet_is_dead(tmp_path: 
         assert await engine.leases.try_acquire("chunk:z:0", engine.leases.new_holder())
     finally:
         child.wait()
+        await engine.close()
+
+
+async def test_a_live_process_whose_name_looks_like_a_zombie_state_is_alive(
+    tmp_path: Path,
+) -> None:
+    """/proc/PID/stat puts the process name in parentheses before the state, and a name may
+    hold ") Z": the state is read after the last ")", so no name makes a live holder dead."""
+    engine = make_engine(tmp_path, lease_seconds=3600)
+    await engine.open()
+    disguised = tmp_path / "x) Z y"
+    disguised.symlink_to(Path(sys.executable).resolve())
+    child = subprocess.Popen([str(disguised), "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        comm = Path(f"/proc/{child.pid}/comm")
+        wait_for(lambda: comm.read_text().strip() == disguised.name, "the child's new name")
+        holder = f"{engine.leases.host}:{child.pid}:0123456789ab:0123456789ab"
+        assert await engine.meta.acquire_lease("chunk:n:0", holder, 3600)
+        assert not engine.leases.is_dead(holder)
+        assert not await engine.leases.try_acquire("chunk:n:0", engine.leases.new_holder())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait() == 0  # asking whether it lives sent it no signal but 0
+        await engine.close()
+
+
+async def test_a_lease_taken_by_another_holder_is_marked_lost(tmp_path: Path) -> None:
+    """A holder whose renewal finds someone else's lease must know it: its writes then stop
+    (`held.lost`) instead of carrying on as the only writer."""
+    engine = make_engine(tmp_path, lease_seconds=0.3)
+    await engine.open()
+    try:
+        async with engine.leases.holding("complete:s") as held:
+            assert held is not None
+            other = engine.leases.new_holder()
+            assert await engine.meta.acquire_lease("complete:s", other, 3600, replacing=held.holder)
+            deadline = time.monotonic() + 30
+            while not held.lost:  # the next renewal, a tenth of a second away, finds `other`
+                assert time.monotonic() < deadline, "the renewal never noticed"
+                await asyncio.sleep(0.02)
+            assert held.lost is True
+            lease = await engine.meta.get_lease("complete:s")
+            assert lease is not None and lease.holder == other
+    finally:
+        await engine.close()
+
+
+async def test_a_holder_with_this_pid_but_another_process_token_is_dead(tmp_path: Path) -> None:
+    """A restarted container often gets the same pid: the process token tells them apart."""
+    engine = make_engine(tmp_path, lease_seconds=3600)
+    await engine.open()
+    try:
+        earlier = f"{engine.leases.host}:{os.getpid()}:0123456789ab:0123456789ab"
+        assert engine.leases.is_dead(earlier)
+        assert not engine.leases.is_dead(engine.leases.new_holder())  # this very process
+    finally:
         await engine.close()
 
 
