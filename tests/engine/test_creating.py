@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.engine.conftest import CountingStore, LeaseRequests, body, make_engine
+from upslice import possession
 from upslice.engine import Engine, Limits, TaskSpec
 from upslice.engine import creating as creating_module
 from upslice.errors import Conflict, InvalidInput
@@ -119,3 +121,48 @@ async def test_an_unknown_hash_algorithm_is_refused_by_name(engine: Engine) -> N
     with pytest.raises(InvalidInput) as refused:
         await engine.create_task(bad)
     assert refused.value.message == "hashAlgorithm must be one of md5, sha256"
+
+
+async def test_reuse_answers_with_the_finished_task_of_that_name_only(engine: Engine) -> None:
+    """`reuse` (the Python client's default) gives back the finished task under the same
+    name; under another name the file is an instant copy, and without reuse as well."""
+    first, _ = await engine.create_task(spec())
+    for index in range(4):
+        await engine.write_chunk(first.id, index, body(DATA[index * 4096 : (index + 1) * 4096]))
+    again, new = await engine.create_task(replace(spec(), reuse=True))
+    assert not new and again.id == first.id and again.done
+    renamed, new = await engine.create_task(replace(spec(), reuse=True, file_name="g.bin"))
+    assert new and renamed.id != first.id and renamed.instant
+    copy, new = await engine.create_task(spec())
+    assert new and copy.id not in (first.id, renamed.id) and copy.instant
+
+
+async def test_an_owned_empty_file_completes_for_its_owner_with_its_metadata(
+    engine: Engine,
+) -> None:
+    empty = TaskSpec(hashlib.md5(b"").hexdigest(), "e", "x/y", 0, metadata={"k": "v"})
+    task, new = await engine.create_task(empty, owner="alice")
+    assert new and task.done and task.owner == "alice" and task.metadata == {"k": "v"}
+    stored = await engine.get(task.id, "alice")
+    assert stored.done and stored.metadata == {"k": "v"}
+
+
+async def test_each_create_answers_with_a_fresh_challenge_kept_in_the_record(
+    engine: Engine,
+) -> None:
+    """The proof of possession is checked against the record's challenge (any node may check
+    it), so the one a client is given must be the one stored, and a resume must renew it."""
+    first, _ = await engine.create_task(spec())
+    resumed, new = await engine.create_task(spec())
+    assert not new and resumed.id == first.id
+    given = [possession.stored(task.extra) for task in (first, resumed)]
+    assert given[0] is not None and given[1] is not None and given[0].nonce != given[1].nonce
+    assert possession.stored((await engine.get(first.id)).extra) == given[1]
+
+
+async def test_a_sha256_task_keeps_its_algorithm(engine: Engine) -> None:
+    digest = hashlib.sha256(DATA).hexdigest()
+    sha = TaskSpec(digest, "s", "x/y", len(DATA), hash_algorithm="sha256", chunk_size=4096)
+    task, _ = await engine.create_task(sha)
+    assert task.hash_algorithm == "sha256"
+    assert (await engine.get(task.id)).hash_algorithm == "sha256"
