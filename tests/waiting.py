@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -22,6 +23,15 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
         time.sleep(POLL)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """`wait_for` inside a test's event loop: poll the coroutine `check` until it holds, and
+    fail after `within` seconds (generous: CI is loaded)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        await asyncio.sleep(POLL)
 
 
 def in_flight(url: str) -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import body, make_engine
-from tests.waiting import wait_for
-from upslice.engine import TaskSpec
+from tests.waiting import eventually, wait_for
+from upslice.engine import Engine, TaskSpec
 from upslice.errors import Conflict
 
 CHUNK = 4096
@@ -36,10 +36,11 @@ async def test_a_chunk_held_by_another_node_is_refused_until_its_lease_lapses(
         assert await engine.meta.acquire_lease(f"chunk:{task.id}:0", other_node, 0.5)
         with pytest.raises(Conflict):
             await engine.write_chunk(task.id, 0, body(data[:CHUNK]))
-        deadline = time.monotonic() + 10
-        while await engine.meta.get_lease(f"chunk:{task.id}:0") is not None:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)  # polling the lease's expiry, the condition under test
+
+        async def lapsed() -> bool:  # the lease's expiry, the condition under test
+            return await engine.meta.get_lease(f"chunk:{task.id}:0") is None
+
+        await eventually(lapsed)
         done = await engine.write_chunk(task.id, 0, body(data[:CHUNK]))
         assert 0 in done.received_chunks
     finally:
@@ -119,10 +120,11 @@ async def test_a_lease_taken_by_another_holder_is_marked_lost(tmp_path: Path) ->
             assert held is not None
             other = engine.leases.new_holder()
             assert await engine.meta.acquire_lease("complete:s", other, 3600, replacing=held.holder)
-            deadline = time.monotonic() + 30
-            while not held.lost:  # the next renewal, a tenth of a second away, finds `other`
-                assert time.monotonic() < deadline, "the renewal never noticed"
-                await asyncio.sleep(0.02)
+
+            async def noticed() -> bool:  # the next renewal, a tenth of a second away
+                return held.lost
+
+            await eventually(noticed, within=30)
             assert held.lost is True
             lease = await engine.meta.get_lease("complete:s")
             assert lease is not None and lease.holder == other
@@ -130,16 +132,11 @@ async def test_a_lease_taken_by_another_holder_is_marked_lost(tmp_path: Path) ->
         await engine.close()
 
 
-async def test_a_holder_with_this_pid_but_another_process_token_is_dead(tmp_path: Path) -> None:
+async def test_a_holder_with_this_pid_but_another_process_token_is_dead(engine: Engine) -> None:
     """A restarted container often gets the same pid: the process token tells them apart."""
-    engine = make_engine(tmp_path, lease_seconds=3600)
-    await engine.open()
-    try:
-        earlier = f"{engine.leases.host}:{os.getpid()}:0123456789ab:0123456789ab"
-        assert engine.leases.is_dead(earlier)
-        assert not engine.leases.is_dead(engine.leases.new_holder())  # this very process
-    finally:
-        await engine.close()
+    earlier = f"{engine.leases.host}:{os.getpid()}:0123456789ab:0123456789ab"
+    assert engine.leases.is_dead(earlier)
+    assert not engine.leases.is_dead(engine.leases.new_holder())  # this very process
 
 
 async def test_a_held_lease_is_renewed_past_its_ttl(tmp_path: Path) -> None:

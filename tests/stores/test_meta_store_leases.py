@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from tests.waiting import eventually
 from upslice.stores.base import MetaStore
 
 TINY_TTL = 0.2  # seconds; the tests poll for its end rather than sleeping a fixed time
 LONG_TTL = 60.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    """Poll `check` until it holds; fail after `within` seconds (generous: CI is loaded)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.02)
 
 
 async def test_acquire_a_free_lease_and_read_it(meta_store: MetaStore) -> None:
