@@ -97,7 +97,8 @@ def test_file_hash_normalisation() -> None:
 
 
 async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
-    """A block that is hashed off the loop (the tap feeds the whole-file hash) is joined."""
+    """A short body's blocks reach the tap (the whole-file hash, on a thread) as the pieces
+    received: the hashing thread gathers them into memory of its own (`update_gathered`)."""
     tapped: list[list[bytes]] = []
 
     async def tap(block: list[bytes]) -> None:
@@ -107,7 +108,60 @@ async def test_stream_reblocks_and_hands_every_block_to_the_tap() -> None:
     stream = DigestingStream(pieces(*body), expected_length=1_400_005, tap=tap)
     assert await drain(stream) == b"".join(body) == b"".join(b"".join(t) for t in tapped)
     assert stream.complete and stream.received == 1_400_005
-    assert [[len(piece) for piece in t] for t in tapped] == [[1_400_000], [5]]
+    assert [[len(piece) for piece in t] for t in tapped] == [[700_000, 700_000], [5]]
+
+
+async def test_a_long_body_hashed_on_a_thread_is_joined_block_by_block() -> None:
+    """From JOIN_FROM bytes on, a hashed body's blocks are joined on the loop: one after
+    another they reuse the memory just freed, which costs less than gathering them."""
+    tapped: list[list[bytes]] = []
+
+    async def tap(block: list[bytes]) -> None:
+        tapped.append(block)
+
+    half = hashing.BLOCK // 2
+    body = [os.urandom(half) for _ in range(2 * hashing.JOIN_FROM // half)]
+    stream = DigestingStream(pieces(*body), expected_length=2 * hashing.JOIN_FROM, tap=tap)
+    assert await drain(stream) == b"".join(body)
+    assert all(len(block) == 1 and len(block[0]) == hashing.BLOCK for block in tapped)
+    assert len(tapped) == 2 * hashing.JOIN_FROM // hashing.BLOCK
+    unhashed = DigestingStream(pieces(*body), expected_length=2 * hashing.JOIN_FROM)
+    assert all(len(block) == 2 for block in await blocks_of(unhashed))  # written as received
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [5],
+        [hashing.BLOCK],
+        [64 * 1024] * 40,  # fills the buffer more than once
+        [3, hashing.BLOCK // 2, 7, 300_000, hashing.GATHER_SIZE + 1, 1, 2],
+        [hashing.GATHER_SIZE - 1, 2, hashing.BLOCK // 2 - 1, hashing.BLOCK // 2 - 1],
+    ],
+)
+def test_gathered_pieces_hash_as_their_concatenation(sizes: list[int]) -> None:
+    parts = [os.urandom(size) for size in sizes]
+    calls: list[int] = []
+    hasher = hashlib.md5()
+
+    def update(data: bytes) -> None:
+        calls.append(len(data))
+        hasher.update(data)
+
+    hashing.update_gathered(update, parts)
+    hashing.update_gathered(update, parts)  # the thread's buffer is reused: still right
+    assert hasher.hexdigest() == hashlib.md5(b"".join(parts) * 2).hexdigest()
+    small = [size for size in sizes if size < hashing.BLOCK // 2]
+    large = len(sizes) - len(small)  # each hashed as it is, after what was gathered before it
+    assert len(calls) <= 2 * (2 * large + 1 + sum(small) // hashing.GATHER_SIZE)
+
+
+def test_many_small_pieces_are_hashed_in_few_calls() -> None:
+    """Each call releases the GIL and must take it back from the loop: 16 pieces of a MiB
+    are one call, not 16."""
+    calls: list[int] = []
+    hashing.update_gathered(lambda data: calls.append(len(data)), [b"x" * 65536] * 16)
+    assert calls == [hashing.BLOCK]
 
 
 async def blocks_of(stream: DigestingStream) -> list[list[bytes]]:
@@ -126,19 +180,26 @@ async def test_unhashed_blocks_keep_their_pieces_unless_they_trickled_in() -> No
     assert b"".join(block[0] for block in blocks) == b"".join(many)
 
 
-async def test_a_block_checked_against_an_md5_is_joined_but_one_checked_by_crc_is_not() -> None:
+async def test_a_block_checked_against_an_md5_is_joined_in_a_long_body_only() -> None:
     body = [os.urandom(300_000) for _ in range(4)]
     whole = b"".join(body)
     md5 = Checksum("md5", hashlib.md5(whole).digest())
-    [joined] = await blocks_of(
+    [kept] = await blocks_of(
         DigestingStream(pieces(*body), expected_length=len(whole), checksum=md5)
     )
-    assert joined == [whole]
+    assert kept == body  # checked all the same (a wrong one is refused: below)
     crc = Checksum("crc32c", google_crc32c.value(whole).to_bytes(4, "big"))
     [kept] = await blocks_of(
         DigestingStream(pieces(*body), expected_length=len(whole), checksum=crc)
     )
     assert kept == body
+    long_body = body * (hashing.JOIN_FROM // len(whole) + 1)
+    whole = b"".join(long_body)
+    md5 = Checksum("md5", hashlib.md5(whole).digest())
+    blocks = await blocks_of(
+        DigestingStream(pieces(*long_body), expected_length=len(whole), checksum=md5)
+    )
+    assert all(len(block) == 1 for block in blocks) and b"".join(b[0] for b in blocks) == whole
 
 
 async def test_stream_refuses_wrong_lengths_and_checksums() -> None:

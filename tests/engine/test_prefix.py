@@ -220,3 +220,45 @@ async def test_completion_takes_the_digest_from_a_pump_still_hashing(
     assert running == [True]
     assert done.done and done.hash == hashlib.md5(data).hexdigest()
     assert reads(engine) == 0  # every byte was hashed from memory, once
+
+
+async def test_blocks_handed_over_during_a_trip_are_hashed_in_that_trip(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hashing thread takes the blocks that arrive while it hashes, instead of ending
+    its trip and idling until the busy loop starts the next one."""
+    monkeypatch.setattr(prefix_module, "MAX_LAG", 1 << 40)  # acknowledgements never wait
+    hashing = threading.Event()  # the thread has begun its first trip
+    gate = threading.Event()  # and waits there until every chunk is in
+
+    class GatedHasher(ResumableHasher):
+        def update(self, data: bytes | memoryview) -> None:
+            hashing.set()
+            assert gate.wait(timeout=30)
+            super().update(data)
+
+    monkeypatch.setattr(prefix_module, "ResumableHasher", GatedHasher)
+    trips: list[int] = []
+    real_trip = prefix_module.Pump._hash_handed
+
+    def counted(pump: prefix_module.Pump, blocks: list[bytes], loop: object) -> None:
+        trips.append(len(blocks))
+        real_trip(pump, blocks, loop)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prefix_module.Pump, "_hash_handed", counted)
+    real_digest = engine.prefixes.digest
+
+    async def digest(upload: Upload, deadline: float) -> str | None:
+        gate.set()
+        return await real_digest(upload, deadline)
+
+    monkeypatch.setattr(engine.prefixes, "digest", digest)
+    data = random.Random(8).randbytes(4 * CHUNK)
+    task, _ = await engine.create_task(spec_for(data))
+    await engine.write_chunk(task.id, 0, body(data[:CHUNK]))
+    assert await asyncio.to_thread(hashing.wait, 30)
+    for index in range(1, 4):
+        done = await engine.write_chunk(task.id, index, body(data[index * CHUNK :][:CHUNK]))
+    assert done.done and done.hash == hashlib.md5(data).hexdigest()
+    assert len(trips) == 1  # it began with chunk 0 and took the three others itself
+    assert reads(engine) == 0

@@ -20,7 +20,7 @@ import time
 
 from upslice import metrics
 from upslice.engine.leases import Held, Leases
-from upslice.hashing import Pieces, hash_off_loop, size_of
+from upslice.hashing import HASH_THREADS, Pieces, size_of, update_gathered
 from upslice.hashstate import ResumableHasher
 from upslice.record import HashState, Upload
 from upslice.stores.base import DataStore, MetaStore
@@ -53,7 +53,7 @@ class Pump:
         self._pending = 0
         self._room = asyncio.Event()
         self._room.set()
-        self._progress = asyncio.Condition()
+        self._progress: list[asyncio.Future[None]] = []  # keep_up's waiters
         self._wake = asyncio.Event()
         self._work: collections.deque[Work] = collections.deque()
         self.task = asyncio.create_task(self._main())
@@ -110,14 +110,12 @@ class Pump:
             self._work.append((self.queued, target))
             self.queued = target
             self.wake()
-        async with self._progress:
-            await self._progress.wait_for(
-                lambda: (
-                    self.broken
-                    or self.task.done()
-                    or self.hashed >= min(self.queued, target - MAX_LAG)
-                )
-            )
+        while not (
+            self.broken or self.task.done() or self.hashed >= min(self.queued, target - MAX_LAG)
+        ):
+            waiter = asyncio.get_running_loop().create_future()
+            self._progress.append(waiter)
+            await waiter
 
     # ---- the pump itself ------------------------------------------------------------------
 
@@ -139,8 +137,7 @@ class Pump:
             if not self.ready.done():
                 self.ready.set_result(False)
             self._room.set()
-            async with self._progress:
-                self._progress.notify_all()
+            self._notify()
             self.hashes.ended(self)
 
     async def _load(self) -> None:
@@ -229,12 +226,8 @@ class Pump:
 
     async def _hash(self, item: Work | list[bytes]) -> None:
         if isinstance(item, list):
-            await hash_off_loop(self.hasher.update, item)
-            size = size_of(item)
-            self.hashed += size
-            self._pending -= size
-            if self._pending < MAX_PENDING:
-                self._room.set()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(HASH_THREADS, self._hash_handed, item, loop)
         else:
             start, end = item
             if start != self.hashed:
@@ -245,13 +238,42 @@ class Pump:
                 return
             async for fed in self.hashes.data.feed(upload, start, end, self.hasher.update):
                 self.hashed += fed
-                await self._notify()
-        await self._notify()
+                self._notify()
+        self._notify()
 
-    async def _notify(self) -> None:
+    def _hash_handed(self, blocks: list[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        """On a hashing thread: `blocks`, then every block handed over meanwhile, in one trip.
+
+        A trip per batch left the thread idle a millisecond after each one, waiting for the
+        busy loop to notice it had ended and to start the next (a fifth of a verified
+        upload's time: 426 trips, 0.48 s idle of 2.17 s). Here the thread takes the next
+        blocks itself; only the pump pops them, and it is waiting for this trip. Progress
+        goes back to the loop after each batch, so acknowledgements are not held meanwhile."""
+        trip = 0
+        while blocks:
+            update_gathered(self.hasher.update, blocks)
+            size = size_of(blocks)
+            loop.call_soon_threadsafe(self._advanced, size)
+            trip += size
+            if self.broken or trip >= CHECKPOINT_EVERY:
+                return  # back to the loop: it checks the lease and saves checkpoints
+            blocks = []
+            while self._work and isinstance(self._work[0], bytes):
+                blocks.append(self._work.popleft())  # type: ignore[arg-type]
+
+    def _advanced(self, size: int) -> None:
+        self.hashed += size
+        self._pending -= size
+        if self._pending < MAX_PENDING:
+            self._room.set()
+        self._notify()
+
+    def _notify(self) -> None:
         self.hashes.report_lag()
-        async with self._progress:
-            self._progress.notify_all()
+        waiters, self._progress = self._progress, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class PrefixHashes:
