@@ -26,4 +26,5 @@ test: setup lint
 	$(BIN)/pytest
 
 bench: setup
+	scripts/ensure-system-deps
 	$(BIN)/python bench/run.py
