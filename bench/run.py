@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,24 +42,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.server_process import ServerProcess
 
+from machine import prime_memory
+from rows import MiB, Row, median_row, peak_rss, print_client_targets, print_table
 from scaling import Server, print_series, scaling_rows
 from sidebyside import settle, side_by_side
-
-MiB = 1024 * 1024
-
-
-@dataclass
-class Row:
-    name: str
-    seconds: float
-    size: int
-    peak_rss: int | None = None
-    note: str = ""
-    spread: tuple[float, float] | None = None  # [min-max] MiB/s over rounds
-
-    @property
-    def mbps(self) -> float:
-        return self.size / MiB / self.seconds
 
 
 def make_file(path: Path, size: int) -> str:
@@ -73,14 +58,6 @@ def make_file(path: Path, size: int) -> str:
             handle.write(block)
             left -= len(block)
     return digest.hexdigest()
-
-
-def peak_rss(pid: int) -> int:
-    """VmHWM: the process's resident-set high-water mark, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
 
 
 def raw_socket_row(path: Path, size: int, workdir: Path) -> Row:
@@ -208,16 +185,6 @@ def run_server_rows(path: Path, digest: str, size: int, workdir: Path, rounds: i
     rows = [median_row(runs) for runs in series.values()]
     rows.insert(3, memory_check_row(path, size, workdir))  # after the 4-stream row
     return rows
-
-
-def median_row(runs: list[Row]) -> Row:
-    """The run of median speed, with the [min-max] of all of them and the highest RSS."""
-    ordered = sorted(runs, key=lambda row: row.seconds)
-    middle = ordered[(len(ordered) - 1) // 2]
-    rss = [row.peak_rss for row in runs if row.peak_rss]
-    spread = (ordered[-1].mbps, ordered[0].mbps) if len(runs) > 1 else None
-    return Row(middle.name, middle.seconds, middle.size, max(rss) if rss else None,
-               middle.note, spread)  # fmt: skip
 
 
 def tus_upload(files_url: str, path: Path, size: int, patch_size: int | None) -> float:
@@ -376,36 +343,6 @@ def memory_check_row(path: Path, size: int, workdir: Path) -> Row:
         small.unlink()
 
 
-def print_table(rows: list[Row], size: int) -> None:
-    print(f"\nUpload of {size // MiB} MiB over loopback, {os.cpu_count()} cores\n")
-    print("| path | MiB/s | seconds | server peak RSS | note |")
-    print("|---|---:|---:|---:|---|")
-    for row in rows:
-        rss = f"{row.peak_rss / MiB:.0f} MiB" if row.peak_rss else "-"
-        speed = f"{row.mbps:.0f}"
-        if row.spread is not None:
-            speed += f" [{row.spread[0]:.0f}-{row.spread[1]:.0f}]"
-        print(f"| {row.name} | {speed} | {row.seconds:.2f} | {rss} | {row.note} |")
-
-
-def print_client_targets(rows: list[Row]) -> None:
-    """Issue 11's two targets read in this table: the CLI against the tasks API's 4-stream
-    row, and the browser end to end against hash-wasm's MD5, both >= 0.8x."""
-    speed = {row.name: row.mbps for row in rows}
-    pairs = [
-        ("`upslice upload` / tasks API 4 streams", "upslice CLI upload, 4 streams",
-         "upslice tasks API, 4 streams"),
-        ("browser end to end / hash-wasm MD5", "browser client, end to end (choose file -> done)",
-         "browser: hash-wasm MD5 in a Web Worker"),
-    ]  # fmt: skip
-    print()
-    for label, mine, reference in pairs:
-        if mine in speed and reference in speed:
-            value = speed[mine] / speed[reference]
-            verdict = "met" if value >= 0.8 else "not met"
-            print(f"- {label}: {value:.2f}x (>= 0.8x asked): {verdict}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024, help="file size (default 1 GiB)")
@@ -417,8 +354,15 @@ def main() -> None:
         "the scaling-out rows, S3 on moto, or all",
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--no-prime",
+        action="store_true",
+        help="skip touching 3/4 of the free memory once before timing (see bench/machine.py)",
+    )
     args = parser.parse_args()
     size = args.size_mib * MiB
+    if not args.no_prime:
+        prime_memory()
     with tempfile.TemporaryDirectory(prefix="upslice-bench-") as tmp:
         workdir = Path(tmp)
         path = workdir / "payload.bin"

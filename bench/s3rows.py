@@ -15,7 +15,8 @@ import httpx
 from tests.s3_server import CREDENTIALS, MotoServer
 from tests.server_process import ServerProcess
 
-from run import MiB, Row, peak_rss, tasks_row, tus_upload
+from rows import MiB, Row, peak_rss
+from run import tasks_row, tus_upload
 
 LABEL = "S3 on moto (not a speed reference)"
 

@@ -341,6 +341,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-prime", action="store_true", help="see bench/machine.py")
     args = parser.parse_args()
+    if not args.no_prime:
+        from machine import prime_memory
+
+        prime_memory()
     with tempfile.TemporaryDirectory(prefix="upslice-sbs-") as tmp:
         side_by_side(args.size_mib * MiB, Path(tmp), args.rounds)
