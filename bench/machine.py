@@ -1,10 +1,12 @@
 """The machine under the bench: a virtual machine's memory, touched once before any timing.
 
-A VM's host backs guest memory on its first touch, here at about 330 MiB/s (18 GiB took 55 s
-on a fresh VM). Until every free page has been touched once, the page cache an upload writes
-into may land on untouched pages, and whichever server runs then pays the host's price: the
-raw loopback-to-file ceiling ranged 307-1929 MiB/s in four runs on a fresh VM, and upslice's
-one-PATCH row 507-819 MiB/s; once the memory had been touched, 966-1936 and 896-997.
+A VM's host backs guest memory when the guest touches it, here at about 330 MiB/s (18 GiB
+took 55 s on a fresh VM), and takes memory the guest freed back after a while (16 GiB touched
+again 8 minutes later took 51 s). Until the free pages have been touched, the page cache an
+upload writes into may land on pages the host must back first, and whichever server runs then
+pays for it: the raw loopback-to-file ceiling ranged 307-1929 MiB/s in four runs on a fresh
+VM, upslice's one-PATCH row 507-819 MiB/s; with the memory touched, 966-1936 and 896-997.
+Hence every run touches it again at its start.
 """
 
 from __future__ import annotations
