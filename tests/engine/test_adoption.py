@@ -7,6 +7,8 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import body, make_engine
 from upslice import possession
 from upslice.engine import TaskSpec
@@ -78,9 +80,12 @@ async def test_a_wrong_proof_never_adopts_and_a_right_one_does(tmp_path: Path) -
         await engine.close()
 
 
+@pytest.mark.parametrize("gone", ["record and bytes", "bytes only"])
 async def test_an_adoption_whose_source_is_gone_becomes_a_normal_upload_again(
-    tmp_path: Path,
+    tmp_path: Path, gone: str
 ) -> None:
+    """The source deleted before the adoption finished; with "bytes only", its deletion is
+    under way: the record is still there when the adoption reads it, its bytes are not."""
     engine = make_engine(tmp_path)
     await engine.open()
     try:
@@ -95,7 +100,10 @@ async def test_an_adoption_whose_source_is_gone_becomes_a_normal_upload_again(
         # bob's adoption was recorded, then alice's upload was deleted before it finished
         assert await engine.meta.transition(bob.id, [State.RECEIVING], State.VERIFYING)
         await engine.meta.update(bob.id, extra={**bob.extra, ADOPT: alice.id})
-        await engine.delete(alice.id, "alice")
+        if gone == "bytes only":
+            await engine.data.delete(await engine.get(alice.id, "alice"))
+        else:
+            await engine.delete(alice.id, "alice")
         assert await engine.recover() == 1
         again = await engine.get(bob.id, "bob")
         assert again.state is State.RECEIVING and ADOPT not in again.extra

@@ -137,6 +137,25 @@ async def test_reuse_answers_with_the_finished_task_of_that_name_only(engine: En
     assert new and copy.id not in (first.id, renamed.id) and copy.instant
 
 
+async def test_a_finished_twin_deleted_meanwhile_means_uploading_the_file(
+    engine: Engine,
+) -> None:
+    """Between finding a finished task of the same content and sharing its bytes, its owner
+    may delete it: the create then makes a normal task and the file is uploaded."""
+    first, _ = await engine.create_task(spec())
+    for index in range(4):
+        await engine.write_chunk(first.id, index, body(DATA[index * 4096 : (index + 1) * 4096]))
+    await engine.data.delete(first)  # the record is still there: the moment of the race
+    task, new = await engine.create_task(replace(spec(), file_name="g.bin"))
+    assert new and task.id != first.id and not task.done and not task.instant
+    assert task.current_chunk == 0
+    for index in range(4):
+        done = await engine.write_chunk(
+            task.id, index, body(DATA[index * 4096 : (index + 1) * 4096])
+        )
+    assert done.done and not done.instant and done.hash == spec().hash
+
+
 async def test_an_owned_empty_file_completes_for_its_owner_with_its_metadata(
     engine: Engine,
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.stores.conftest import make_upload
-from upslice.errors import ChecksumMismatch
+from upslice.errors import ChecksumMismatch, NotFound
 from upslice.record import State, Upload
 from upslice.stores.base import DataStore, StoredKind
 
@@ -97,6 +97,19 @@ async def test_finish_publishes_and_share_survives_deletion(data_store: DataStor
     assert await read_all(data_store, twin, 0, 10) == b"0123456789"
     await data_store.delete(twin)
     await data_store.delete(twin)  # deleting twice is not an error
+
+
+async def test_sharing_bytes_deleted_meanwhile_is_not_found(data_store: DataStore) -> None:
+    """An instant upload can find a finished record whose bytes its owner is deleting: the
+    store says NotFound (the engine then uploads the file), not a bare OSError (a 500)."""
+    upload = await created(data_store, make_upload("u5", size=10))
+    await data_store.write(upload, 0, blocks(b"0123456789"), replace=False)
+    upload = upload.evolve(state=State.COMPLETE)
+    upload = upload.evolve(store_state=await data_store.finish(upload))
+    await data_store.delete(upload)
+    twin = make_upload("u6", size=10, state=State.COMPLETE)
+    with pytest.raises(NotFound):
+        await data_store.share(upload, twin)
 
 
 async def test_concatenation_joins_finished_parts(data_store: DataStore) -> None:

@@ -135,16 +135,23 @@ class Completing(EngineBase):
         source = await self.meta.get(str(upload.extra[ADOPT]))
         extra = {k: v for k, v in upload.extra.items() if k != ADOPT}
         if source is None or not source.done:  # gone meanwhile: back to a normal upload
-            await self.meta.update(upload.id, extra=extra)
-            await self.meta.transition(upload.id, [State.VERIFYING], State.RECEIVING)
-            return await self.get(upload.id, upload.owner)
+            return await self._receiving_again(upload, extra)
         adopted = upload.evolve(state=State.COMPLETE, hash=source.hash, instant=True, extra=extra)
-        store_state = await self.data.share(source, adopted)
+        try:
+            store_state = await self.data.share(source, adopted)
+        except NotFound:  # deleted between reading its record and sharing its bytes
+            return await self._receiving_again(upload, extra)
         done = await self._commit(
             adopted, hash=source.hash, instant=True, extra=extra, store_state=store_state
         )
         await self.data.drop_received(upload)
         return done
+
+    async def _receiving_again(self, upload: Upload, extra: dict[str, Any]) -> Upload:
+        """An adoption whose source is gone: a normal upload again, with its own chunks."""
+        await self.meta.update(upload.id, extra=extra)
+        await self.meta.transition(upload.id, [State.VERIFYING], State.RECEIVING)
+        return await self.get(upload.id, upload.owner)
 
     async def _settled(self, upload_id: str) -> Upload:
         """The record once writes that began before verification have landed.

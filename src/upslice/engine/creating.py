@@ -85,7 +85,9 @@ class Creating(Receiving):
         if finished is not None and spec.reuse and finished.file_name == spec.file_name:
             return finished, False
         if finished is not None:
-            return await self.instant(spec, digest, owner, finished), True
+            made = await self.instant(spec, digest, owner, finished)
+            if made is not None:
+                return made, True
         upload = await self._new_task(spec, digest, owner)
         if spec.file_size == 0:
             upload = await self.complete(upload.id, owner)
@@ -107,8 +109,9 @@ class Creating(Receiving):
 
     async def instant(
         self, spec: TaskSpec, digest: str, owner: str | None, source: Upload
-    ) -> Upload:
-        """A new complete task sharing the bytes of `source` (a file the caller may have)."""
+    ) -> Upload | None:
+        """A new complete task sharing the bytes of `source` (a file the caller may have), or
+        None if `source` was deleted since its record was found: then the file is uploaded."""
         now = utcnow()
         upload = Upload(
             id=new_upload_id(),
@@ -128,7 +131,11 @@ class Creating(Receiving):
             instant=True,
         )
         upload = await self.hooks.before_create(upload)
-        upload = upload.evolve(store_state=await self.data.share(source, upload))
+        try:
+            upload = upload.evolve(store_state=await self.data.share(source, upload))
+        except NotFound:
+            log.info("upload %s was deleted before its bytes could be shared", source.id)
+            return None
         events = [
             *self.hooks.outbox_events("post-create", upload),
             *self.hooks.outbox_events("post-finish", upload),
@@ -190,7 +197,8 @@ class Creating(Receiving):
             extra = {**upload.extra, ADOPT: source.id}
             await self.meta.update(upload.id, extra=extra)
             done = await self.finish_adoption(upload.evolve(extra=extra))
-        log.info("instant upload %s takes the bytes of %s", upload.id, source.id)
+        if done.instant:  # else the source went away meanwhile: a normal upload again
+            log.info("instant upload %s takes the bytes of %s", upload.id, source.id)
         return done
 
     async def concatenate(

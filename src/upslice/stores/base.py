@@ -102,6 +102,7 @@ class DataStore(abc.ABC):
         """Give `target` the finished bytes of `source` without sending them again.
 
         Deleting either afterwards must leave the other intact (hard link, server-side copy).
+        Raises NotFound if `source`'s bytes are gone: deleted since its record was read.
         """
 
     @abc.abstractmethod

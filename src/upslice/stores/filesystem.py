@@ -154,9 +154,13 @@ class FilesystemStore(DataStore):
         return dict(upload.store_state)
 
     async def share(self, source: Upload, target: Upload) -> dict[str, str]:
-        await anyio.to_thread.run_sync(
-            _link_or_copy, self._files / source.id, self._files / target.id
-        )
+        shared = self._files / source.id
+        try:
+            await anyio.to_thread.run_sync(_link_or_copy, shared, self._files / target.id)
+        except FileNotFoundError:
+            if shared.exists():
+                raise  # the target's directory is what is missing: a server fault
+            raise NotFound("the shared upload's data is gone", uploadId=source.id) from None
         return {}
 
     async def drop_received(self, upload: Upload) -> None:
